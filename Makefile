@@ -1,0 +1,55 @@
+# Nuvio. `make run` and `make test` work on a fresh machine with python3 (3.11+).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip -q --disable-pip-version-check
+
+.PHONY: run test install install-dev migrate seed lint format check schema clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
+	$(PIP) install -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## run: set up and serve Nuvio with demo data on http://127.0.0.1:8000
+run: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Serving Nuvio on http://127.0.0.1:8000 (Ctrl-C stops it)"
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+## test: set up and run the whole test suite
+test: $(VENV)/.installed-dev
+	$(VENV)/bin/pytest
+
+migrate: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput
+
+seed: $(VENV)/.installed
+	$(PY) manage.py seed_demo
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## check: migrations in sync and an OpenAPI schema without warnings
+check: $(VENV)/.installed-dev
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+schema: $(VENV)/.installed
+	$(PY) manage.py spectacular --validate --file docs/openapi.yaml
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,48 @@
+"""OpenAPI generation: every operation documents the error envelope."""
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+
+class ErrorBodySerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. `sold_out`.")
+    message = serializers.CharField(help_text="For people.")
+    details = serializers.DictField(
+        help_text="Field errors for `invalid`; facts such as `available` for `sold_out`."
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorBodySerializer()
+
+    class Meta:
+        ref_name = "Error"
+
+
+_ERRORS = {
+    "400": "`invalid`: malformed JSON, wrong types, out-of-range values, bad query parameters.",
+    "401": "`not_authenticated`: missing or bad credentials.",
+    "403": "`permission_denied`: authenticated but not allowed.",
+    "404": "`not_found`: no such object, or one that belongs to another user.",
+    "409": "A business rule refused the change (see the code).",
+    "429": "`throttled`: rate limit hit; see `Retry-After`.",
+    "503": "`busy` or `unavailable`: nothing was changed; see `Retry-After`.",
+}
+_READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class NuvioAutoSchema(AutoSchema):
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction=direction)
+        if direction != "response":
+            return responses
+        for status, description in _ERRORS.items():
+            if status in responses or (status == "409" and self.method in _READ_METHODS):
+                continue
+            responses[status] = self._get_response_for_code(
+                OpenApiResponse(ErrorSerializer, description=description),
+                status,
+                direction=direction,
+            )
+        return responses
