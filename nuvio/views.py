@@ -96,7 +96,7 @@ def _check_broker() -> None:
     from nuvio.celery import app
 
     with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=1)
+        conn.ensure_connection(max_retries=0, timeout=1)
 
 
 @never_cache
