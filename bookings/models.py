@@ -1,0 +1,218 @@
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from events.models import Event
+
+
+class BookingStatus(models.TextChoices):
+    HELD = "held", "Held"
+    CONFIRMED = "confirmed", "Confirmed"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+
+
+class BookingQuerySet(models.QuerySet):
+    def active_holds(self, now=None):
+        """Holds whose time has not run out."""
+        return self.filter(status=BookingStatus.HELD, expires_at__gt=now or timezone.now())
+
+    def lapsed_holds(self, now=None):
+        """Holds whose time ran out but which no one has released yet."""
+        return self.filter(status=BookingStatus.HELD, expires_at__lte=now or timezone.now())
+
+
+class Booking(models.Model):
+    """Tickets for one event, bought by one user: held, then confirmed by
+    payment, or cancelled, or expired (a hold not paid in time).
+
+    A ``held`` row whose ``expires_at`` has passed is *lapsed*: every answer
+    shows it as ``expired`` and counts its tickets as available, even before a
+    worker (or the next reserve on its event) releases it for good.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings"
+    )
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="bookings")
+    quantity = models.PositiveSmallIntegerField()
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    total_price = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=BookingStatus.choices)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BookingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="booking_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0) & Q(total_price=F("unit_price") * F("quantity")),
+                name="booking_total_is_unit_times_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=BookingStatus.values), name="booking_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=BookingStatus.CONFIRMED) | Q(confirmed_at__isnull=False),
+                name="booking_confirmed_has_time",
+            ),
+        ]
+        indexes = [
+            # Holds by expiry: the release job, and lapsed holds of one event.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status=BookingStatus.HELD),
+                name="booking_held_by_expiry",
+            ),
+            models.Index(
+                fields=["event", "expires_at"],
+                condition=Q(status=BookingStatus.HELD),
+                name="booking_held_by_event",
+            ),
+            # The per-user limit: a user's live bookings for an event.
+            models.Index(
+                fields=["user", "event"],
+                condition=Q(status__in=[BookingStatus.HELD, BookingStatus.CONFIRMED]),
+                name="booking_live_by_user_event",
+            ),
+            # History: a user's bookings, newest first.
+            models.Index(fields=["user", "-created_at"], name="booking_by_user_created"),
+            models.Index(fields=["event", "status"], name="booking_by_event_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.event.name} for {self.user} ({self.status})"
+
+    def is_lapsed(self, now=None) -> bool:
+        return self.status == BookingStatus.HELD and self.expires_at <= (now or timezone.now())
+
+    def effective_status(self, now=None) -> str:
+        """The status every answer shows: a lapsed hold is already `expired`."""
+        return BookingStatus.EXPIRED if self.is_lapsed(now) else self.status
+
+
+class PaymentStatus(models.TextChoices):
+    SUCCEEDED = "succeeded", "Succeeded"
+    DECLINED = "declined", "Declined"
+    REFUNDED = "refunded", "Refunded"
+    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+
+
+class Payment(models.Model):
+    """A charge at the gateway for one booking."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="payments")
+    gateway_intent_id = models.CharField(max_length=100, unique=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=PaymentStatus.choices)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} {self.status} ({self.gateway_intent_id})"
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class Refund(models.Model):
+    """Money given back for a payment: on cancellation (by the refund tiers),
+    on event cancellation (in full), or when a charge could not be honoured."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="refunds")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    percent = models.DecimalField(max_digits=5, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=RefundStatus.choices)
+    reason = models.CharField(max_length=30)
+    gateway_reference = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="refund_amount_not_negative"),
+            models.CheckConstraint(
+                condition=Q(percent__gte=0, percent__lte=100), name="refund_percent_range"
+            ),
+            # One refund per payment: a retry can never refund twice.
+            models.UniqueConstraint(fields=["payment"], name="refund_one_per_payment"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} ({self.percent}%) {self.status}"
+
+
+# Ticket codes: 18 characters from 25 symbols without look-alikes (no 0/O,
+# 1/I/L, 2/Z, 5/S, 8/B): 25 ** 18 is about 2 ** 83.6, from `secrets`.
+CODE_ALPHABET = "34679ACDEFGHJKMNPQRTUVWXY"
+CODE_LENGTH = 18
+
+
+def new_ticket_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+class Ticket(models.Model):
+    """One seat of a confirmed booking, with an unguessable code for the door."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="tickets")
+    code = models.CharField(max_length=CODE_LENGTH, unique=True, default=new_ticket_code)
+    checked_in_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a request sent with an ``Idempotency-Key``, per user,
+    kept 24 hours so a retry gets the same answer and creates nothing new."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    key = models.CharField(max_length=255)
+    scope = models.CharField(max_length=100)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"

@@ -1,0 +1,136 @@
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from django.db.models import F, Q
+
+
+class Category(models.TextChoices):
+    MUSIC = "music", "Music"
+    CONFERENCE = "conference", "Conference"
+    WORKSHOP = "workshop", "Workshop"
+    SPORTS = "sports", "Sports"
+    THEATRE = "theatre", "Theatre"
+    COMEDY = "comedy", "Comedy"
+    FESTIVAL = "festival", "Festival"
+    EXHIBITION = "exhibition", "Exhibition"
+    OTHER = "other", "Other"
+
+
+class EventStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+def default_currency() -> str:
+    return settings.NUVIO_CURRENCY
+
+
+class EventQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "EventQuerySet":
+        """Staff see every event; everyone else only published ones."""
+        if user is not None and user.is_staff:
+            return self
+        return self.filter(status=EventStatus.PUBLISHED)
+
+    def with_available(self) -> "EventQuerySet":
+        """Annotate ``available_now``: tickets a buyer could take at this instant."""
+        return self.annotate(available_now=F("capacity") - F("tickets_taken"))
+
+
+class Event(models.Model):
+    """Something people buy tickets for.
+
+    ``tickets_taken`` counts the tickets of held and confirmed bookings; it only
+    moves inside booking services that hold this row's lock, and the database
+    refuses it above ``capacity``. What a client sees as ``available`` is
+    ``capacity - tickets_taken`` plus any holds whose time ran out but which
+    no one has released yet (see ``EventQuerySet.with_available``).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    category = models.CharField(max_length=20, choices=Category.choices, default=Category.OTHER)
+    venue_name = models.CharField(max_length=200)
+    venue_address = models.CharField(max_length=300, blank=True)
+    city = models.CharField(max_length=100)
+    state = models.CharField(max_length=100, blank=True)
+    country = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    capacity = models.PositiveIntegerField()
+    tickets_taken = models.PositiveIntegerField(default=0, editable=False)
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3, default=default_currency)
+    status = models.CharField(max_length=10, choices=EventStatus.choices, default=EventStatus.DRAFT)
+    booking_enabled = models.BooleanField(default=True)
+    max_tickets_per_user = models.PositiveSmallIntegerField(default=4)
+    refund_tiers = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Overrides NUVIO_REFUND_TIERS for this event, e.g. '14:100,3:25,0:0'.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="events_created",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Kept up to date by a PostgreSQL trigger (migration 0002); null on SQLite.
+    search_vector = SearchVectorField(null=True, editable=False)
+
+    objects = EventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(capacity__gte=1, capacity__lte=1_000_000),
+                name="event_capacity_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(tickets_taken__lte=F("capacity")),
+                name="event_tickets_taken_within_capacity",
+            ),
+            models.CheckConstraint(condition=Q(price__gte=0), name="event_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="event_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_tickets_per_user__gte=1, max_tickets_per_user__lte=100),
+                name="event_max_tickets_per_user_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=EventStatus.values), name="event_status_valid"
+            ),
+        ]
+        indexes = [
+            # Every browse path starts with the status and sorts or bounds by start.
+            models.Index(fields=["status", "starts_at"], name="event_status_starts"),
+            models.Index(fields=["status", "city", "starts_at"], name="event_status_city"),
+            models.Index(fields=["status", "category", "starts_at"], name="event_status_category"),
+            models.Index(fields=["status", "price"], name="event_status_price"),
+            models.Index(fields=["status", "name"], name="event_status_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.starts_at:%Y-%m-%d})"
+
+    @property
+    def available(self) -> int:
+        """Tickets left; an annotated value (``with_available``) wins when present."""
+        annotated = self.__dict__.get("available_now")
+        if annotated is not None:
+            return annotated
+        return self.capacity - self.tickets_taken
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == EventStatus.PUBLISHED

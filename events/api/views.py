@@ -1,0 +1,80 @@
+from django.db.models import QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission
+from rest_framework.response import Response
+
+from events import cache as catalog_cache
+from events import services
+from events.api.filters import EventFilter
+from events.api.serializers import EventSerializer
+from events.models import Event
+
+
+class IsStaffOrReadOnly(BasePermission):
+    def has_permission(self, request, view):
+        if request.method in SAFE_METHODS:
+            return True
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Browse events (published and upcoming unless you are staff)"),
+    retrieve=extend_schema(summary="One event, with exact availability"),
+    create=extend_schema(summary="Create an event (staff)"),
+    update=extend_schema(summary="Replace an event (staff)"),
+    partial_update=extend_schema(summary="Change an event (staff)"),
+    destroy=extend_schema(summary="Delete an event that never had a booking (staff)"),
+)
+class EventViewSet(viewsets.ModelViewSet):
+    serializer_class = EventSerializer
+    filterset_class = EventFilter
+    permission_classes = [IsStaffOrReadOnly]
+    lookup_value_converter = "uuid"
+
+    def get_permissions(self):
+        if self.request.method in SAFE_METHODS:
+            return [AllowAny()]
+        return super().get_permissions()
+
+    def get_queryset(self) -> QuerySet[Event]:
+        qs = Event.objects.visible_to(self.request.user).with_available()
+        listing = self.action == "list" and not self.request.user.is_staff
+        if listing and "upcoming" not in self.request.query_params:
+            qs = qs.filter(starts_at__gt=timezone.now())
+        return qs
+
+    def list(self, request, *args, **kwargs):
+        if request.user.is_staff:
+            return super().list(request, *args, **kwargs)
+        # Everyone but staff sees the same page for the same query: share it.
+        query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.lists()))
+        key = catalog_cache.list_key(request.get_host(), query)
+        data = catalog_cache.cached(
+            key,
+            catalog_cache.LIST_TTL_SECONDS,
+            lambda: super(EventViewSet, self).list(request, *args, **kwargs).data,
+        )
+        return Response(data)
+
+    def perform_create(self, serializer):
+        serializer.instance = services.event_create(
+            actor=self.request.user, data=serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        services.event_update(
+            actor=self.request.user,
+            event_id=serializer.instance.pk,
+            data=serializer.validated_data,
+        )
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)
+
+    def destroy(self, request, *args, **kwargs):
+        event = self.get_object()
+        services.event_delete(actor=request.user, event_id=event.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    # Staff event cancellation (`POST /api/events/{id}/cancel/`, 202) lives with
+    # the waiting list and notifications: it refunds every booking in a task.
