@@ -6,7 +6,7 @@ from django.db import connection
 
 requires_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql",
-    reason="needs PostgreSQL: set DATABASE_URL (CI does) to run the concurrency guarantees",
+    reason="needs PostgreSQL: set DATABASE_URL (CI does)",
 )
 
 requires_redis = pytest.mark.skipif(
