@@ -137,3 +137,16 @@ def test_seed_demo_is_idempotent_and_prints_logins(capsys):
     )
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("next_url", "landing"),
+    [("/accounts/profile/", "/accounts/profile/"), ("https://evil.example/", "/")],
+)
+def test_signup_follows_only_local_next(client, next_url, landing):
+    response = client.post(
+        f"/accounts/signup/?next={next_url}",
+        {"name": "N", "email": "n@example.com", "password": "a-long-enough-secret"},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == landing
