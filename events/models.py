@@ -1,9 +1,12 @@
 import uuid
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 
 class Category(models.TextChoices):
@@ -35,9 +38,26 @@ class EventQuerySet(models.QuerySet):
             return self
         return self.filter(status=EventStatus.PUBLISHED)
 
-    def with_available(self) -> "EventQuerySet":
-        """Annotate ``available_now``: tickets a buyer could take at this instant."""
-        return self.annotate(available_now=F("capacity") - F("tickets_taken"))
+    def with_available(self, now=None) -> "EventQuerySet":
+        """Annotate ``available_now``: tickets a buyer could take at this instant.
+
+        That is the free capacity plus the tickets of holds whose time ran out
+        but which no one has released yet: they are available at once, worker
+        or not. The subquery reads a partial index of held bookings.
+        """
+        booking_model = apps.get_model("bookings", "Booking")
+        lapsed = (
+            booking_model.objects.filter(
+                event=OuterRef("pk"), status="held", expires_at__lte=now or timezone.now()
+            )
+            .order_by()
+            .values("event")
+            .annotate(n=Sum("quantity"))
+            .values("n")
+        )
+        return self.annotate(
+            available_now=F("capacity") - F("tickets_taken") + Coalesce(Subquery(lapsed), 0)
+        )
 
 
 class Event(models.Model):
@@ -134,3 +154,15 @@ class Event(models.Model):
     @property
     def is_published(self) -> bool:
         return self.status == EventStatus.PUBLISHED
+
+    def booking_closed_reason(self, now=None) -> str | None:
+        """Why no one can book this event now, in plain words; None if they can."""
+        if self.status == EventStatus.CANCELLED:
+            return "This event was cancelled."
+        if self.status != EventStatus.PUBLISHED:
+            return "This event is not on sale."
+        if self.starts_at <= (now or timezone.now()):
+            return "This event has already started, so booking is closed."
+        if not self.booking_enabled:
+            return "Booking is closed for this event."
+        return None
