@@ -1,7 +1,15 @@
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
+from events import services as event_services
+from events.models import Category, Event, EventStatus
 
 STAFF = ("staff@nuvio.test", "Sam Staff", "staff-demo-pass")
 CUSTOMERS = [
@@ -10,11 +18,182 @@ CUSTOMERS = [
     ("chen@nuvio.test", "Chen Li", "chen-demo-pass"),
 ]
 
+IST = ZoneInfo("Asia/Kolkata")
+STATES = {
+    "Mumbai": "Maharashtra",
+    "Pune": "Maharashtra",
+    "Bengaluru": "Karnataka",
+    "Delhi": "Delhi",
+    "Chennai": "Tamil Nadu",
+    "Hyderabad": "Telangana",
+    "Kolkata": "West Bengal",
+    "Goa": "Goa",
+}
+
+
+@dataclass(frozen=True)
+class DemoEvent:
+    name: str
+    category: str
+    city: str
+    venue_name: str
+    venue_address: str
+    postal_code: str
+    days: int  # from today, in India; negative: it already happened
+    at: str  # local start time, "HH:MM"
+    hours: float
+    capacity: int
+    price: str
+    sold: float  # share of the capacity taken
+    description: str
+    status: str = EventStatus.PUBLISHED
+
+
+C = Category
+# fmt: off
+EVENTS = [
+    # Mumbai
+    DemoEvent("Bollywood Unplugged: Live at the Dome", C.MUSIC, "Mumbai", "NSCI Dome",
+              "Lala Lajpatrai Marg, Worli", "400018", 12, "19:30", 3, 4000, "1499.00", 0.97,
+              "Film songs from five decades, reimagined with a live orchestra."),
+    DemoEvent("Product Leaders Summit Mumbai", C.CONFERENCE, "Mumbai",
+              "Jio World Convention Centre", "Bandra Kurla Complex", "400098", 30, "09:30", 9,
+              800, "4999.00", 0.4,
+              "A day of talks and roundtables on building products for India."),
+    DemoEvent("Stand-up Saturdays at The Habitat", C.COMEDY, "Mumbai", "The Habitat",
+              "Khar West", "400052", 4, "21:00", 2, 180, "599.00", 1.0,
+              "Four comics, one mic, no filter."),
+    DemoEvent("Hamlet in Hindustani", C.THEATRE, "Mumbai", "Prithvi Theatre", "Juhu Church Road",
+              "400049", 18, "19:00", 2.5, 220, "750.00", 0.6,
+              "Shakespeare's tragedy, translated and staged in the round."),
+    DemoEvent("Heritage Walk: Fort and Kala Ghoda", C.OTHER, "Mumbai", "Kala Ghoda Art Precinct",
+              "Fort", "400001", 6, "07:30", 3, 30, "0.00", 0.5,
+              "A guided morning walk through Mumbai's Gothic and Art Deco streets."),
+    # Bengaluru
+    DemoEvent("Bengaluru Python Conference", C.CONFERENCE, "Bengaluru",
+              "NIMHANS Convention Centre", "Hosur Road", "560029", 45, "09:00", 8, 1200,
+              "2500.00", 0.55, "Two tracks of talks on Python in production, data and the web."),
+    DemoEvent("Hands-on Kubernetes Workshop", C.WORKSHOP, "Bengaluru",
+              "Koramangala Innovation Hub", "80 Feet Road, Koramangala", "560095", 9, "10:00", 6,
+              40, "3500.00", 0.95, "Bring a laptop: deploy, scale and debug a real service."),
+    DemoEvent("Indie Rock Night at Whitefield", C.MUSIC, "Bengaluru", "Phoenix Marketcity",
+              "Whitefield Main Road, Mahadevapura", "560048", 21, "18:30", 4, 2500, "999.00", 0.3,
+              "Three of the city's loudest indie bands on one open-air stage."),
+    DemoEvent("Kannada Theatre Festival: Opening Night", C.THEATRE, "Bengaluru",
+              "Ranga Shankara", "JP Nagar 2nd Phase", "560078", 27, "19:30", 2, 300, "400.00",
+              0.2, "The festival opens with a new Kannada adaptation of a Tagore play."),
+    DemoEvent("Bengaluru Open Badminton Finals", C.SPORTS, "Bengaluru",
+              "Kanteerava Indoor Stadium", "Kasturba Road", "560001", -6, "16:00", 4, 3500,
+              "300.00", 0.8, "Singles and doubles finals of the state open."),
+    # Delhi
+    DemoEvent("Sufi Nights at Siri Fort", C.MUSIC, "Delhi", "Siri Fort Auditorium",
+              "August Kranti Marg", "110049", 15, "19:00", 3, 1800, "1200.00", 0.7,
+              "Qawwali and Sufi poetry from Punjab and Rajasthan."),
+    DemoEvent("India Climate Tech Forum", C.CONFERENCE, "Delhi", "Bharat Mandapam",
+              "Pragati Maidan", "110001", 60, "09:30", 8, 3000, "1500.00", 0.25,
+              "Founders, investors and policymakers on India's energy transition."),
+    DemoEvent("Contemporary Indian Art: New Voices", C.EXHIBITION, "Delhi",
+              "Kiran Nadar Museum of Art", "Saket", "110017", 2, "11:00", 8, 500, "0.00", 0.3,
+              "Work by twenty artists under thirty-five. Entry is free with a ticket."),
+    DemoEvent("Lodhi Garden 10K Run", C.SPORTS, "Delhi", "Lodhi Garden", "Lodhi Road", "110003",
+              33, "06:00", 3, 2000, "800.00", 1.0,
+              "A timed 10K loop through the garden, with a finisher's medal."),
+    DemoEvent("Late Night Open Mic, Hauz Khas", C.COMEDY, "Delhi", "Summer House Cafe",
+              "Hauz Khas Village", "110016", 8, "20:30", 2, 120, "299.00", 0.5,
+              "New material from Delhi's newest comics."),
+    # Pune
+    DemoEvent("Pune Jazz Evenings", C.MUSIC, "Pune", "Mahalaxmi Lawns", "Karve Nagar", "411052",
+              24, "18:00", 4, 1500, "1799.00", 0.45,
+              "Three jazz ensembles under the stars, with food stalls."),
+    DemoEvent("Marathi Natak: Natsamrat", C.THEATRE, "Pune", "Yashwantrao Chavan Natya Griha",
+              "Kothrud", "411038", 11, "18:30", 3, 900, "500.00", 0.98,
+              "A revival of the Marathi classic about an ageing actor."),
+    DemoEvent("Startup Pitch Day Pune", C.CONFERENCE, "Pune", "Pune International Centre",
+              "Senapati Bapat Road", "411016", 39, "10:00", 7, 350, "0.00", 0.6,
+              "Twenty early-stage startups pitch to a panel of angel investors."),
+    DemoEvent("Pottery for Beginners", C.WORKSHOP, "Pune", "Clay Studio Koregaon Park",
+              "Lane 6, Koregaon Park", "411001", 5, "11:00", 3, 16, "2200.00", 1.0,
+              "Wheel-throwing basics; clay, glazing and firing included."),
+    DemoEvent("Pune Auto Expo", C.EXHIBITION, "Pune", "Pune International Exhibition Centre",
+              "Moshi", "412105", 50, "10:00", 8, 10000, "250.00", 0.1,
+              "New cars, electric two-wheelers and vintage classics."),
+    # Chennai
+    DemoEvent("Margazhi Carnatic Concert", C.MUSIC, "Chennai", "The Music Academy", "TTK Road",
+              "600014", 19, "18:00", 3, 1600, "600.00", 0.85,
+              "A vocal recital with violin and mridangam accompaniment."),
+    DemoEvent("Chepauk Cricket Legends Match", C.SPORTS, "Chennai", "MA Chidambaram Stadium",
+              "Chepauk", "600005", 36, "19:00", 4, 30000, "1000.00", 0.5,
+              "Retired internationals play a T20 for charity."),
+    DemoEvent("Tamil Stand-up Special", C.COMEDY, "Chennai", "Museum Theatre", "Egmore",
+              "600008", 14, "19:30", 2, 450, "499.00", 0.65,
+              "An evening of Tamil and Tanglish stand-up."),
+    DemoEvent("Chennai Design Week Exhibition", C.EXHIBITION, "Chennai", "Chennai Trade Centre",
+              "Nandambakkam", "600089", -12, "10:00", 9, 5000, "200.00", 0.6,
+              "Furniture, textiles and product design from South India."),
+    DemoEvent("French Cinema Evening", C.OTHER, "Chennai", "Alliance Francaise of Madras",
+              "College Road, Nungambakkam", "600006", 7, "18:30", 2.5, 150, "0.00", 0.4,
+              "A new French feature with English subtitles, followed by a discussion."),
+    # Hyderabad
+    DemoEvent("Hyderabad AI Summit", C.CONFERENCE, "Hyderabad", "HITEX Exhibition Centre",
+              "Izzat Nagar, Madhapur", "500084", 52, "09:00", 9, 2500, "3999.00", 0.35,
+              "Applied AI in healthcare, finance and government."),
+    DemoEvent("Deccan Food and Culture Festival", C.FESTIVAL, "Hyderabad", "Shilpakala Vedika",
+              "Madhapur", "500081", 23, "12:00", 10, 6000, "199.00", 0.5,
+              "Haleem, biryani and Irani chai, with folk music all afternoon."),
+    DemoEvent("Qawwali Under the Stars", C.MUSIC, "Hyderabad", "Chowmahalla Palace Lawns",
+              "Motigalli, Khilwat", "500002", 16, "19:30", 3, 800, "1499.00", 0.92,
+              "A qawwali party in the courtyard of the Nizams' palace."),
+    DemoEvent("Hyderabad Kabaddi Cup Final", C.SPORTS, "Hyderabad", "Gachibowli Indoor Stadium",
+              "Gachibowli", "500032", 28, "19:00", 3, 5000, "350.00", 0.4,
+              "The city's top two clubs play for the cup."),
+    DemoEvent("Poetry and Storytelling at Lamakaan", C.OTHER, "Hyderabad", "Lamakaan",
+              "Road No. 1, Banjara Hills", "500034", 3, "19:00", 2, 100, "0.00", 0.7,
+              "Urdu, Telugu and English poetry, and stories from the old city."),
+    # Kolkata
+    DemoEvent("Rabindra Sangeet Evening", C.MUSIC, "Kolkata", "Kala Mandir",
+              "Shakespeare Sarani", "700017", 13, "18:30", 3, 1000, "450.00", 0.6,
+              "Tagore's songs, performed by a choir and soloists."),
+    DemoEvent("Kolkata Book and Print Exhibition", C.EXHIBITION, "Kolkata",
+              "Biswa Bangla Convention Centre", "New Town", "700156", 41, "11:00", 8, 8000,
+              "50.00", 0.2, "Publishers, printmakers and rare book dealers under one roof."),
+    DemoEvent("Raktakarabi: Bengali Theatre", C.THEATRE, "Kolkata", "Academy of Fine Arts",
+              "Cathedral Road", "700071", 22, "18:30", 2.5, 500, "350.00", 0.3,
+              "A new staging of Tagore's play about greed and freedom."),
+    DemoEvent("Kolkata Football Derby Fan Zone", C.SPORTS, "Kolkata", "Salt Lake Stadium",
+              "Bidhannagar", "700098", -3, "17:00", 4, 5000, "100.00", 0.9,
+              "The derby on a giant screen, with drummers from both sides."),
+    DemoEvent("Creative Writing Masterclass", C.WORKSHOP, "Kolkata", "Oxford Bookstore",
+              "17 Park Street", "700016", 10, "15:00", 3, 35, "1200.00", 0.5,
+              "A published novelist on voice, structure and revision."),
+    # Goa
+    DemoEvent("Sunset Beach Music Festival", C.FESTIVAL, "Goa", "Vagator Beach",
+              "Vagator, Bardez", "403509", 75, "16:00", 55, 15000, "4500.00", 0.6,
+              "Three days of electronic music on the cliffs above the beach."),
+    DemoEvent("Goa Carnival Street Parade", C.FESTIVAL, "Goa", "Panaji Riverfront",
+              "Dayanand Bandodkar Marg, Panaji", "403001", 55, "15:00", 6, 20000, "0.00", 0.3,
+              "Floats, brass bands and dancers along the Mandovi."),
+    DemoEvent("Konkani Tiatr Night", C.THEATRE, "Goa", "Kala Academy", "Campal, Panaji",
+              "403001", 20, "19:00", 3, 950, "300.00", 0.55,
+              "Goa's own musical theatre: comedy, drama and song."),
+    DemoEvent("Beginner Surf Camp", C.WORKSHOP, "Goa", "Arambol Beach", "Arambol, Pernem",
+              "403524", 34, "08:00", 4, 20, "2800.00", 0.3,
+              "Board, wetsuit and two instructors for every ten surfers."),
+    DemoEvent("Goa Comedy Weekend", C.COMEDY, "Goa", "Cidade de Goa", "Vainguinim Beach",
+              "403004", 88, "20:00", 3, 700, "999.00", 0.1,
+              "The headliners of the season, by the sea."),
+    DemoEvent("Fontainhas Heritage Art Fair", C.EXHIBITION, "Goa", "Fontainhas Heritage Quarter",
+              "Fontainhas, Panaji", "403001", 85, "10:00", 8, 1200, "150.00", 0.0,
+              "Open studios and street art in the Latin quarter. Dates to be confirmed.",
+              status=EventStatus.DRAFT),
+]
+# fmt: on
+
 
 class Command(BaseCommand):
     help = (
         "Create demo data: a staff account and a few customers with known passwords "
-        "(printed). Safe to run again: existing demo rows are updated, not duplicated."
+        "(printed), and about forty events across Indian cities. Safe to run again: "
+        "demo accounts are updated, and events that already exist (by name) are kept."
     )
 
     @transaction.atomic
@@ -26,7 +205,77 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
             self.stdout.write(f"{'created' if created else 'updated'} {email}")
+
+        staff = User.objects.get(email=STAFF[0])
+        created = _seed_events(staff)
+        kept = len(EVENTS) - created
+        self.stdout.write(f"events: {created} created, {kept} already there")
+
         self.stdout.write(self.style.SUCCESS("\nDemo logins (e-mail / password):"))
         for email, _, password, is_staff in accounts:
             role = "staff" if is_staff else "customer"
             self.stdout.write(f"  {role:9} {email:22} {password}")
+
+
+def _seed_events(staff: User) -> int:
+    """Create the demo events that do not exist yet; return how many.
+
+    An event whose name exists is left alone: it may have real bookings by now,
+    and its counters must not be overwritten.
+    """
+    names = [demo.name for demo in EVENTS]
+    existing = set(Event.objects.filter(name__in=names).values_list("name", flat=True))
+    now = timezone.now()
+    today = timezone.localtime(now, IST).date()
+    created = 0
+    for demo in EVENTS:
+        if demo.name in existing:
+            continue
+        hour, minute = map(int, demo.at.split(":"))
+        starts_at = dt.datetime.combine(
+            today + dt.timedelta(days=demo.days), dt.time(hour, minute), tzinfo=IST
+        )
+        duration = dt.timedelta(hours=demo.hours)
+        # event_create only takes a future start: a past event is created a day ahead...
+        create_start = starts_at if starts_at > now else now + dt.timedelta(days=1)
+        event = event_services.event_create(
+            actor=staff,
+            data={
+                "name": demo.name,
+                "description": demo.description,
+                "category": demo.category,
+                "venue_name": demo.venue_name,
+                "venue_address": demo.venue_address,
+                "city": demo.city,
+                "state": STATES[demo.city],
+                "country": "India",
+                "postal_code": demo.postal_code,
+                "starts_at": create_start,
+                "ends_at": create_start + duration,
+                "capacity": demo.capacity,
+                "price": Decimal(demo.price),
+                "currency": "INR",
+                "status": demo.status,
+            },
+            now=now,
+        )
+        if create_start != starts_at:
+            # ...then moved into the past. A seed-only shortcut: no service moves
+            # an event backwards in time, and none should.
+            Event.objects.filter(pk=event.pk).update(
+                starts_at=starts_at, ends_at=starts_at + duration
+            )
+        _simulate_sales(event, round(demo.capacity * demo.sold))
+        created += 1
+    return created
+
+
+def _simulate_sales(event: Event, tickets: int) -> None:
+    """Mark ``tickets`` of ``event`` as taken, without any booking behind them.
+
+    A seed-only shortcut so the demo shows nearly full and sold-out events; it
+    bypasses the booking services on purpose. To be replaced by real bookings
+    (through the booking services) once those exist.
+    """
+    if tickets:
+        Event.objects.filter(pk=event.pk).update(tickets_taken=min(tickets, event.capacity))
