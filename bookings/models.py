@@ -147,7 +147,7 @@ class Refund(models.Model):
     booking = models.ForeignKey(Booking, on_delete=models.PROTECT, related_name="refunds")
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.DecimalField(max_digits=12, decimal_places=2)
-    percent = models.DecimalField(max_digits=5, decimal_places=2)
+    percent = models.PositiveSmallIntegerField()
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=10, choices=RefundStatus.choices)
     reason = models.CharField(max_length=30)
@@ -205,6 +205,10 @@ class IdempotencyRecord(models.Model):
     key = models.CharField(max_length=255)
     scope = models.CharField(max_length=100)
     request_hash = models.CharField(max_length=64)
+    # Set in the same transaction that creates the resource (a booking), so a
+    # retry after a crash between commit and storing the answer replays it
+    # instead of creating a second one.
+    resource_id = models.UUIDField(null=True, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -5,7 +5,6 @@ typo in production stops the process at start instead of changing behaviour.
 """
 
 import os
-from decimal import Decimal
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -47,23 +46,23 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def parse_refund_tiers(raw: str) -> list[tuple[int, Decimal]]:
+def parse_refund_tiers(raw: str) -> list[tuple[int, int]]:
     """Parse ``"7:100,2:50,0:0"`` into ``[(7, 100), (2, 50), (0, 0)]``.
 
     Each pair is *days before the start : percent refunded*. The result is
     sorted by days, descending; a tier applies when the booking is cancelled
     *more than* that many days before the start (the ``0`` tier catches the
-    rest). Percentages are 0-100.
+    rest). Percentages are whole numbers 0-100.
     """
-    tiers: list[tuple[int, Decimal]] = []
+    tiers: list[tuple[int, int]] = []
     for part in raw.split(","):
         part = part.strip()
         if not part:
             continue
         try:
             days_raw, percent_raw = part.split(":")
-            days, percent = int(days_raw), Decimal(percent_raw)
-        except (ValueError, ArithmeticError):
+            days, percent = int(days_raw), int(percent_raw)
+        except ValueError:
             raise ImproperlyConfigured(
                 f"NUVIO_REFUND_TIERS: {part!r} is not 'days:percent'"
             ) from None

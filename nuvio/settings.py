@@ -247,7 +247,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "EventStatusEnum": "events.models.EventStatus",
+        "BookingStatusEnum": "bookings.models.BookingStatus",
+        "PaymentStatusEnum": "bookings.models.PaymentStatus",
+        "RefundStatusEnum": "bookings.models.RefundStatus",
+    },
 }
 
 # --- Nuvio --------------------------------------------------------------------
@@ -257,6 +262,11 @@ NUVIO_CURRENCY = env_str("NUVIO_CURRENCY", "INR").upper()
 if len(NUVIO_CURRENCY) != 3 or not NUVIO_CURRENCY.isalpha():
     raise ImproperlyConfigured("NUVIO_CURRENCY must be an ISO 4217 code such as INR")
 NUVIO_REFUND_TIERS = parse_refund_tiers(env_str("NUVIO_REFUND_TIERS", "7:100,2:50,0:0"))
+NUVIO_PAYMENT_GATEWAY = env_str("NUVIO_PAYMENT_GATEWAY", "bookings.gateway.MockGateway")
+# An Idempotency-Key is kept this long; a request still "running" after
+# NUVIO_IDEMPOTENCY_STALE_SECONDS is taken to have died and may be retried.
+NUVIO_IDEMPOTENCY_TTL_HOURS = 24
+NUVIO_IDEMPOTENCY_STALE_SECONDS = env_int("NUVIO_IDEMPOTENCY_STALE_SECONDS", 60, minimum=1)
 
 # --- Logging ------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from nuvio import views
 api_patterns = [
     path("", include("accounts.api.urls")),
     path("", include("events.api.urls")),
+    path("", include("bookings.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]

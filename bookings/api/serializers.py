@@ -1,0 +1,126 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from bookings.models import Booking, BookingStatus, PaymentStatus, RefundStatus, Ticket
+from events.models import Event
+
+
+class EventSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Event
+        fields = ["id", "name", "starts_at", "venue_name", "city"]
+
+
+class RefundSummarySerializer(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    percent = serializers.IntegerField(min_value=0, max_value=100)
+    status = serializers.ChoiceField(choices=RefundStatus.choices)
+
+
+class PaymentSummarySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    status = serializers.ChoiceField(choices=PaymentStatus.choices)
+
+
+class TicketSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Ticket
+        fields = ["id", "code", "checked_in_at"]
+
+
+class BookingSerializer(serializers.ModelSerializer):
+    """A booking as its owner sees it. A hold whose time ran out is shown as
+    ``expired`` at once, whether or not it has been released yet."""
+
+    event = EventSummarySerializer(read_only=True)
+    status = serializers.SerializerMethodField()
+    refund = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Booking
+        fields = [
+            "id",
+            "event",
+            "quantity",
+            "unit_price",
+            "total_price",
+            "currency",
+            "status",
+            "expires_at",
+            "created_at",
+            "confirmed_at",
+            "cancelled_at",
+            "refund",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=BookingStatus.choices))
+    def get_status(self, booking: Booking) -> str:
+        return booking.effective_status(self.context.get("now"))
+
+    @extend_schema_field(RefundSummarySerializer(allow_null=True))
+    def get_refund(self, booking: Booking):
+        refunds = [r for r in booking.refunds.all() if r.reason != "not_honoured"]
+        if not refunds:
+            return None
+        return RefundSummarySerializer(refunds[-1]).data
+
+
+class BookingDetailSerializer(BookingSerializer):
+    """The booking with its payment and tickets (detail, pay and cancel answers)."""
+
+    payment = serializers.SerializerMethodField()
+    tickets = serializers.SerializerMethodField()
+
+    class Meta(BookingSerializer.Meta):
+        fields = [*BookingSerializer.Meta.fields, "payment", "tickets"]
+        read_only_fields = fields
+
+    @extend_schema_field(PaymentSummarySerializer(allow_null=True))
+    def get_payment(self, booking: Booking):
+        paid = [p for p in booking.payments.all() if p.status != PaymentStatus.DECLINED]
+        kept = [p for p in paid if not any(r.reason == "not_honoured" for r in p.refunds.all())]
+        payment = (kept or paid or [None])[-1]
+        return PaymentSummarySerializer(payment).data if payment else None
+
+    @extend_schema_field(TicketSerializer(many=True))
+    def get_tickets(self, booking: Booking):
+        tickets = [t for t in booking.tickets.all() if t.voided_at is None]
+        return TicketSerializer(tickets, many=True).data
+
+
+class ReserveSerializer(serializers.Serializer):
+    event = serializers.UUIDField()
+    quantity = serializers.IntegerField(min_value=1, max_value=100)
+
+
+class PaySerializer(serializers.Serializer):
+    card_number = serializers.CharField(max_length=40)
+
+
+class RefundQuoteSerializer(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    percent = serializers.IntegerField(min_value=0, max_value=100)
+    currency = serializers.CharField()
+
+
+class BookingListQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=BookingStatus.choices, required=False)
+    when = serializers.ChoiceField(choices=["upcoming", "past"], required=False)
+
+
+class StatsCountsSerializer(serializers.Serializer):
+    held = serializers.IntegerField()
+    confirmed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    expired = serializers.IntegerField()
+
+
+class UserStatsSerializer(serializers.Serializer):
+    bookings = StatsCountsSerializer()
+    tickets_confirmed = serializers.IntegerField()
+    upcoming_events = serializers.IntegerField()
+    total_spent = serializers.DecimalField(max_digits=14, decimal_places=2)
+    total_refunded = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()

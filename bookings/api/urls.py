@@ -1,0 +1,12 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from bookings.api.views import BookingViewSet, MeStatsView
+
+router = SimpleRouter()
+router.register("bookings", BookingViewSet, basename="booking")
+
+urlpatterns = [
+    path("me/stats/", MeStatsView.as_view(), name="api-me-stats"),
+    *router.urls,
+]

@@ -1,0 +1,146 @@
+from django.conf import settings
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bookings import selectors, services
+from bookings.api.serializers import (
+    BookingDetailSerializer,
+    BookingListQuerySerializer,
+    BookingSerializer,
+    PaySerializer,
+    RefundQuoteSerializer,
+    ReserveSerializer,
+    UserStatsSerializer,
+)
+from bookings.idempotency import idempotent
+from bookings.models import Booking, Payment
+
+WRITE_ACTIONS = {"create", "pay", "cancel"}
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Retry safely: the same key and body give the first answer back (24 h).",
+)
+
+
+def _detail_queryset():
+    return Booking.objects.select_related("event").prefetch_related(
+        "refunds",
+        "tickets",
+        Prefetch("payments", queryset=Payment.objects.prefetch_related("refunds")),
+    )
+
+
+def _replay_created_booking(view, booking_id):
+    booking = _detail_queryset().get(pk=booking_id)
+    return Response(BookingSerializer(booking).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Your bookings, newest first",
+        parameters=[
+            OpenApiParameter("status", str, enum=["held", "confirmed", "cancelled", "expired"]),
+            OpenApiParameter("when", str, enum=["upcoming", "past"]),
+        ],
+    ),
+    retrieve=extend_schema(summary="One of your bookings", responses=BookingDetailSerializer),
+)
+class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Holds, payments and cancellations. Another user's booking is a 404."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = BookingSerializer
+    lookup_value_converter = "uuid"
+
+    @property
+    def throttle_scope(self):
+        return "write" if self.action in WRITE_ACTIONS else "read"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Booking.objects.none()
+        if self.action == "list":
+            query = BookingListQuerySerializer(data=self.request.query_params)
+            query.is_valid(raise_exception=True)
+            return selectors.bookings_for_user(user=self.request.user, **query.validated_data)
+        return _detail_queryset().filter(user=self.request.user)
+
+    def get_serializer_class(self):
+        return BookingSerializer if self.action == "list" else BookingDetailSerializer
+
+    def _detail(self, booking_id, status_code=status.HTTP_200_OK):
+        booking = _detail_queryset().get(pk=booking_id)
+        return Response(BookingDetailSerializer(booking).data, status=status_code)
+
+    @extend_schema(
+        summary="Hold tickets (capacity is taken at once; pay before expires_at)",
+        request=ReserveSerializer,
+        responses={201: BookingSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    @idempotent("reserve", replay_resource=_replay_created_booking)
+    def create(self, request):
+        data = ReserveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        booking = services.booking_reserve(
+            user=request.user,
+            event_id=data.validated_data["event"],
+            quantity=data.validated_data["quantity"],
+        )
+        booking._prefetched_objects_cache = {"refunds": []}
+        return Response(BookingSerializer(booking).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Pay for a hold (mock gateway) and get the tickets",
+        request=PaySerializer,
+        responses={200: BookingDetailSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent("pay")
+    def pay(self, request, pk=None):
+        booking = self.get_object()
+        data = PaySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.booking_pay(
+            user=request.user, booking_id=booking.pk, card_number=data.validated_data["card_number"]
+        )
+        return self._detail(booking.pk)
+
+    @extend_schema(
+        summary="Cancel: a hold is released; a paid booking is refunded by the tiers",
+        request=None,
+        responses={200: BookingDetailSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        booking = self.get_object()
+        services.booking_cancel(user=request.user, booking_id=booking.pk)
+        return self._detail(booking.pk)
+
+    @extend_schema(
+        summary="What cancelling now would refund",
+        responses={200: RefundQuoteSerializer},
+    )
+    @action(detail=True, methods=["get"], url_path="refund-quote")
+    def refund_quote(self, request, pk=None):
+        booking = self.get_object()
+        quote = services.booking_refund_quote(user=request.user, booking_id=booking.pk)
+        return Response(RefundQuoteSerializer(quote).data)
+
+
+class MeStatsView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: UserStatsSerializer}, summary="Your booking figures")
+    def get(self, request):
+        stats = selectors.user_booking_stats(user=request.user, currency=settings.NUVIO_CURRENCY)
+        return Response(UserStatsSerializer(stats).data)
