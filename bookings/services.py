@@ -18,6 +18,7 @@ processes):
 
 import datetime as dt
 import logging
+import uuid
 from decimal import ROUND_HALF_UP, Decimal
 from functools import wraps
 
@@ -31,6 +32,7 @@ from bookings.gateway import GatewayError, get_gateway
 from bookings.models import (
     Booking,
     BookingStatus,
+    IdempotencyRecord,
     Payment,
     PaymentStatus,
     Refund,
@@ -122,8 +124,11 @@ def _take_capacity(event_id, quantity: int, now: dt.datetime) -> Event | None:
     return rows[0] if rows else None
 
 
-def _insert_hold(*, user: User, event: Event, quantity: int, now: dt.datetime) -> Booking | None:
+def _insert_hold(
+    *, booking_id, user: User, event: Event, quantity: int, now: dt.datetime
+) -> Booking | None:
     booking = Booking(
+        id=booking_id,
         user=user,
         event=event,
         quantity=quantity,
@@ -159,7 +164,9 @@ def _live_quantity(*, user: User, event_id, now: dt.datetime) -> int:
 
 
 @retry_on_conflict
-def booking_reserve(*, user: User, event_id, quantity: int, now=None) -> Booking:
+def booking_reserve(
+    *, user: User, event_id, quantity: int, now=None, idempotency_record_id=None
+) -> Booking:
     """Hold ``quantity`` tickets of an event for ``user`` for NUVIO_HOLD_SECONDS.
 
     The tickets are taken at once. Raises ``Invalid`` (quantity; no such
@@ -167,6 +174,8 @@ def booking_reserve(*, user: User, event_id, quantity: int, now=None) -> Booking
     cancelled, booking disabled, started), ``LimitExceeded`` (held + confirmed
     over ``max_tickets_per_user``; details ``limit``, ``already_held``) or
     ``SoldOut`` (details ``available``). Nothing is written when it raises.
+    With ``idempotency_record_id`` the record learns the new booking's id in
+    the same transaction (written before the event lock is taken).
     """
     now = now or timezone.now()
     if not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
@@ -174,12 +183,19 @@ def booking_reserve(*, user: User, event_id, quantity: int, now=None) -> Booking
             f"Quantity must be between 1 and {MAX_QUANTITY}.",
             details={"quantity": [f"Must be between 1 and {MAX_QUANTITY}."]},
         )
+    booking_id = uuid.uuid4()
     with transaction.atomic():
+        if idempotency_record_id is not None:
+            IdempotencyRecord.objects.filter(pk=idempotency_record_id).update(
+                resource_id=booking_id
+            )
         # Fast path: one statement checks, locks and takes.
         event = _take_capacity(event_id, quantity, now)
         if event is None:
             event = _reserve_slow_path(event_id=event_id, quantity=quantity, now=now, user=user)
-        booking = _insert_hold(user=user, event=event, quantity=quantity, now=now)
+        booking = _insert_hold(
+            booking_id=booking_id, user=user, event=event, quantity=quantity, now=now
+        )
         if booking is None:
             already = _live_quantity(user=user, event_id=event.pk, now=now)
             limit = event.max_tickets_per_user

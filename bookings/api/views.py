@@ -90,10 +90,12 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def create(self, request):
         data = ReserveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        record = getattr(self, "idempotency_record", None)
         booking = services.booking_reserve(
             user=request.user,
             event_id=data.validated_data["event"],
             quantity=data.validated_data["quantity"],
+            idempotency_record_id=record.pk if record else None,
         )
         booking._prefetched_objects_cache = {"refunds": []}
         return Response(BookingSerializer(booking).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,183 @@
+"""Concurrency guarantees, on PostgreSQL, with real threads and processes.
+
+Each thread or process has its own database connection; a barrier starts them
+together so they really collide on the event's row lock.
+"""
+
+import datetime as dt
+import multiprocessing
+import random
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection, connections
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from accounts.models import User
+from bookings import services
+from bookings.models import Booking, BookingStatus
+from bookings.tests.concurrency_worker import reserve_many
+from bookings.tests.helpers import GOOD_CARD
+from events.models import Event
+from events.tests.factories import make_event
+from nuvio.errors import NuvioError
+from nuvio.testing import requires_postgres
+
+pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
+THREADS = 16
+
+
+def _users(n: int) -> list[User]:
+    return [
+        User.objects.create_user(email=f"buyer{i}@example.com", password="x", name=f"Buyer {i}")
+        for i in range(n)
+    ]
+
+
+def _run_together(jobs):
+    """Run callables on THREADS threads released together; returns each
+    outcome (a result, or the error code of a NuvioError)."""
+    start = threading.Event()
+
+    def run(job):
+        try:
+            start.wait(timeout=10)
+            return job()
+        except NuvioError as exc:
+            return exc.code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        futures = [pool.submit(run, job) for job in jobs]
+        start.set()
+        return [future.result() for future in futures]
+
+
+def _assert_counter_matches_rows(event: Event) -> None:
+    event.refresh_from_db()
+    live = Booking.objects.filter(event=event).filter(
+        Q(status=BookingStatus.HELD) | Q(status=BookingStatus.CONFIRMED)
+    )
+    assert event.tickets_taken == (live.aggregate(n=Sum("quantity"))["n"] or 0)
+    assert 0 <= event.tickets_taken <= event.capacity
+
+
+def test_many_buyers_one_event_sell_exactly_the_capacity():
+    event = make_event(capacity=25, max_tickets_per_user=3)
+    users = _users(40)
+    rng = random.Random(7)
+    wants = [rng.randint(1, 3) for _ in users]
+
+    outcomes = _run_together(
+        [
+            (lambda u=u, q=q: services.booking_reserve(user=u, event_id=event.pk, quantity=q))
+            for u, q in zip(users, wants, strict=True)
+        ]
+    )
+
+    sold = sum(q for q, o in zip(wants, outcomes, strict=True) if isinstance(o, Booking))
+    assert sold <= 25
+    assert {o for o in outcomes if not isinstance(o, Booking)} <= {"sold_out"}
+    # Whoever was refused asked for more than was left at the end.
+    left = 25 - sold
+    refused = [q for q, o in zip(wants, outcomes, strict=True) if o == "sold_out"]
+    assert all(q > left for q in refused)
+    _assert_counter_matches_rows(event)
+
+
+def test_one_user_racing_themselves_never_exceeds_the_limit():
+    event = make_event(capacity=100, max_tickets_per_user=4)
+    (user,) = _users(1)
+
+    outcomes = _run_together(
+        [lambda: services.booking_reserve(user=user, event_id=event.pk, quantity=1)] * 12
+    )
+
+    assert sum(isinstance(o, Booking) for o in outcomes) == 4
+    assert Counter(o for o in outcomes if not isinstance(o, Booking)) == {"limit_exceeded": 8}
+    assert Booking.objects.filter(user=user).aggregate(n=Sum("quantity"))["n"] == 4
+    _assert_counter_matches_rows(event)
+
+
+def test_reserves_pays_cancels_and_expiry_together_keep_inventory_exact():
+    event = make_event(capacity=12, max_tickets_per_user=2)
+    users = _users(24)
+    past = timezone.now() - dt.timedelta(hours=1)
+    lapsed = [
+        services.booking_reserve(user=u, event_id=event.pk, quantity=1, now=past) for u in users[:6]
+    ]
+    paid = []
+    for u in users[6:10]:
+        b = services.booking_reserve(user=u, event_id=event.pk, quantity=1)
+        paid.append(services.booking_pay(user=u, booking_id=b.pk, card_number=GOOD_CARD))
+    held = [services.booking_reserve(user=u, event_id=event.pk, quantity=1) for u in users[10:12]]
+
+    jobs = [lambda: services.holds_release_expired()] * 3
+    jobs += [
+        (lambda b=b: services.booking_cancel(user=b.user, booking_id=b.pk)) for b in paid + held
+    ]
+    jobs += [
+        (lambda u=u: services.booking_reserve(user=u, event_id=event.pk, quantity=2))
+        for u in users[12:]
+    ]
+    jobs += [
+        (lambda b=b: services.booking_pay(user=b.user, booking_id=b.pk, card_number=GOOD_CARD))
+        for b in lapsed[:3]
+    ]
+    random.Random(3).shuffle(jobs)
+    outcomes = _run_together(jobs)
+
+    codes = {o for o in outcomes if isinstance(o, str)}
+    assert codes <= {"sold_out", "hold_expired", "invalid_state"}
+    _assert_counter_matches_rows(event)
+    # Each lapsed hold was released at most once and never counted twice.
+    services.holds_release_expired()
+    _assert_counter_matches_rows(event)
+    assert not Booking.objects.lapsed_holds().filter(event=event).exists()
+
+
+def test_concurrent_release_jobs_free_each_hold_once():
+    event = make_event(capacity=20)
+    users = _users(20)
+    past = timezone.now() - dt.timedelta(hours=1)
+    for u in users:
+        services.booking_reserve(user=u, event_id=event.pk, quantity=1, now=past)
+
+    freed = _run_together([lambda: services.holds_release_expired()] * 8)
+
+    assert sum(freed) == 20
+    event.refresh_from_db()
+    assert event.tickets_taken == 0
+
+
+def test_separate_processes_sell_exactly_the_capacity():
+    event = make_event(capacity=30, max_tickets_per_user=1)
+    users = _users(48)
+    settings = connection.settings_dict
+    database_url = (
+        f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
+    )
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(4)
+    results = context.Queue()
+    chunks = [[str(u.pk) for u in users[i::4]] for i in range(4)]
+    processes = [
+        context.Process(
+            target=reserve_many, args=(database_url, str(event.pk), chunk, start, results)
+        )
+        for chunk in chunks
+    ]
+    for process in processes:
+        process.start()
+    outcomes = [o for _ in processes for o in results.get(timeout=120)]
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+
+    assert Counter(outcomes) == {"ok": 30, "sold_out": 18}
+    _assert_counter_matches_rows(event)
+    assert Event.objects.get(pk=event.pk).tickets_taken == 30
