@@ -181,3 +181,46 @@ def test_separate_processes_sell_exactly_the_capacity():
     assert Counter(outcomes) == {"ok": 30, "sold_out": 18}
     _assert_counter_matches_rows(event)
     assert Event.objects.get(pk=event.pk).tickets_taken == 30
+
+
+def test_lock_wait_past_the_timeout_is_503_busy_and_changes_nothing():
+    event = make_event(capacity=10)
+    (user,) = _users(1)
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row():
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                Event.objects.select_for_update().get(pk=event.pk)
+                locked.set()
+                release.wait(timeout=10)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    try:
+        assert locked.wait(timeout=10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '200ms'")
+        response = client.post(
+            "/api/bookings/", {"event": str(event.pk), "quantity": 1}, format="json"
+        )
+    finally:
+        release.set()
+        holder.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "busy"
+    assert int(response["Retry-After"]) >= 1
+    assert not Booking.objects.exists()
+    assert Event.objects.get(pk=event.pk).tickets_taken == 0
