@@ -97,12 +97,12 @@ def test_reserve_requires_login(anon_api):
 
 def test_list_is_own_newest_first_with_filters(customer_api, customer, outsider, time_machine):
     now = timezone.now()
-    time_machine.move_to(now, tick=False)
-    soon, later = make_event(name="Soon"), make_event(name="Later")
+    soon, later, past = make_event(name="Soon"), make_event(name="Later"), make_event(name="Past")
     first = hold(customer, soon, 1, now=now - dt.timedelta(hours=2))  # lapsed
+    time_machine.move_to(now + dt.timedelta(seconds=1))
     second = confirmed(customer, later, 1)
     hold(outsider, soon, 1)
-    past = make_event(name="Past")
+    time_machine.move_to(now + dt.timedelta(seconds=2))
     third = confirmed(customer, past)
     Event.objects.filter(pk=past.pk).update(
         starts_at=now - dt.timedelta(days=1), ends_at=now - dt.timedelta(hours=20)

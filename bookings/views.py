@@ -1,0 +1,262 @@
+"""Booking pages: book from the event page, my bookings, one booking (pay,
+cancel, tickets) and its calendar file. Every change goes through
+``bookings.services``; their errors come back as messages or form errors."""
+
+import datetime as dt
+from functools import wraps
+
+import icalendar
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import content_disposition_header
+from django.utils.text import slugify
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST, require_safe
+
+from bookings import selectors, services
+from bookings.forms import PayForm, ReserveForm
+from bookings.models import Booking, BookingStatus, PaymentStatus
+from nuvio.errors import Invalid, NuvioError, PaymentDeclined
+
+# Payment failures that belong next to the card field; any other error is
+# about the booking itself and is shown above the page.
+CARD_ERRORS = (Invalid, PaymentDeclined)
+
+
+def _login_then(next_url):
+    """``login_required`` for POST-only views: after logging in the person
+    lands on ``next_url(request, **kwargs)``, a page they can GET, not on the
+    POST-only address (which would answer 405)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(next_url(request, **kwargs))
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def _event_page_of_post(request) -> str:
+    form = ReserveForm(request.POST)
+    form.is_valid()
+    event_id = form.cleaned_data.get("event")
+    return reverse("event-detail", args=[event_id]) if event_id else reverse("home")
+
+
+def _booking_page(request, booking_id) -> str:
+    return reverse("bookings:detail", args=[booking_id])
+
+
+def _own_booking_or_404(request, booking_id) -> Booking:
+    """The requester's booking with what its page shows; anyone else's is a 404."""
+    queryset = (
+        Booking.objects.filter(user=request.user)
+        .select_related("event")
+        .prefetch_related("tickets", "payments", "refunds")
+    )
+    return get_object_or_404(queryset, pk=booking_id)
+
+
+def _money(amount, currency: str) -> str:
+    return f"{currency} {amount}"
+
+
+# --- book --------------------------------------------------------------------
+
+
+@require_POST
+@_login_then(_event_page_of_post)
+def booking_new(request):
+    form = ReserveForm(request.POST)
+    if not form.is_valid():
+        event_id = form.cleaned_data.get("event")
+        if event_id is None:
+            messages.error(request, "That event could not be found.")
+            return redirect("home")
+        messages.error(request, " ".join(form.errors["quantity"]))
+        return redirect("event-detail", event_id=event_id)
+
+    event_id = form.cleaned_data["event"]
+    try:
+        booking = services.booking_reserve(
+            user=request.user, event_id=event_id, quantity=form.cleaned_data["quantity"]
+        )
+    except NuvioError as exc:
+        messages.error(request, exc.message)
+        if "event" in exc.details:  # no such event (or one this person cannot see)
+            return redirect("home")
+        return redirect("event-detail", event_id=event_id)
+    messages.success(
+        request,
+        f"{booking.quantity} ticket{'s' if booking.quantity != 1 else ''} held for you. "
+        "Pay before the hold runs out to keep them.",
+    )
+    return redirect("bookings:detail", booking_id=booking.pk)
+
+
+# --- my bookings -------------------------------------------------------------
+
+
+@login_required
+@require_safe
+@never_cache
+def booking_list(request):
+    now = timezone.now()
+    bookings = list(selectors.bookings_for_user(user=request.user, now=now))
+    upcoming = sorted(
+        (b for b in bookings if b.event.starts_at > now), key=lambda b: b.event.starts_at
+    )
+    past = sorted(
+        (b for b in bookings if b.event.starts_at <= now),
+        key=lambda b: b.event.starts_at,
+        reverse=True,
+    )
+    for booking in bookings:
+        booking.shown_status = booking.effective_status(now)
+    return render(request, "bookings/list.html", {"upcoming": upcoming, "past": past})
+
+
+# --- one booking -------------------------------------------------------------
+
+
+def _render_detail(request, booking: Booking, *, pay_form=None, page_error=None, status=200):
+    now = timezone.now()
+    shown_status = booking.effective_status(now)
+    payments = list(booking.payments.all())
+    context = {
+        "booking": booking,
+        "event": booking.event,
+        "shown_status": shown_status,
+        "page_error": page_error,
+        "payment": next((p for p in payments if p.status != PaymentStatus.DECLINED), None),
+        "refund": next(iter(booking.refunds.all()), None),
+        "event_started": booking.event.starts_at <= now,
+    }
+    if shown_status == BookingStatus.HELD:
+        expires_at = booking.expires_at.astimezone(dt.UTC)
+        context |= {
+            "pay_form": pay_form or PayForm(),
+            "expires_iso": expires_at.isoformat(timespec="seconds"),
+            "seconds_left": max(int((expires_at - now).total_seconds()), 0),
+        }
+    elif shown_status == BookingStatus.CONFIRMED:
+        context["tickets"] = [t for t in booking.tickets.all() if t.voided_at is None]
+        if not context["event_started"]:
+            context["quote"] = services.booking_refund_quote(
+                user=request.user, booking_id=booking.pk, now=now
+            )
+    return render(request, "bookings/detail.html", context, status=status)
+
+
+@login_required
+@require_safe
+@never_cache
+def booking_detail(request, booking_id):
+    return _render_detail(request, _own_booking_or_404(request, booking_id))
+
+
+@require_POST
+@_login_then(_booking_page)
+@never_cache
+def booking_pay(request, booking_id):
+    booking = _own_booking_or_404(request, booking_id)
+    form = PayForm(request.POST)
+    if not form.is_valid():
+        return _render_detail(request, booking, pay_form=form)
+    try:
+        services.booking_pay(
+            user=request.user,
+            booking_id=booking.pk,
+            card_number=form.cleaned_data["card_number"],
+        )
+    except CARD_ERRORS as exc:
+        problems = exc.details.get("card_number") or [exc.message]
+        for problem in problems:
+            form.add_error("card_number", problem)
+        return _render_detail(request, booking, pay_form=form)
+    except NuvioError as exc:
+        # Expired (any charge already refunded: the message says so), or paid
+        # or cancelled meanwhile: the page as it is now, with what happened on top.
+        booking = _own_booking_or_404(request, booking_id)
+        return _render_detail(request, booking, page_error=exc.message)
+    messages.success(request, "Payment received. Your tickets are below.")
+    return redirect("bookings:detail", booking_id=booking.pk)
+
+
+@require_POST
+@_login_then(_booking_page)
+def booking_cancel(request, booking_id):
+    booking = _own_booking_or_404(request, booking_id)
+    was_held = booking.effective_status() == BookingStatus.HELD
+    try:
+        booking = services.booking_cancel(user=request.user, booking_id=booking.pk)
+    except NuvioError as exc:
+        messages.error(request, exc.message)
+        return redirect("bookings:detail", booking_id=booking.pk)
+    refund = booking.refunds.order_by("-created_at").first()
+    if was_held or refund is None:
+        messages.success(request, "Your tickets were released. Nothing was charged.")
+    elif refund.amount > 0:
+        messages.success(
+            request,
+            f"Your booking was cancelled. {_money(refund.amount, refund.currency)} "
+            f"({refund.percent} %) is being refunded to your card.",
+        )
+    else:
+        messages.success(
+            request,
+            "Your booking was cancelled. No refund is due this close to the event (0 %).",
+        )
+    return redirect("bookings:detail", booking_id=booking.pk)
+
+
+# --- calendar ----------------------------------------------------------------
+
+
+@login_required
+@require_safe
+def booking_calendar(request, booking_id):
+    booking = _own_booking_or_404(request, booking_id)
+    if booking.status != BookingStatus.CONFIRMED:
+        raise Http404("Only a confirmed booking has a calendar entry.")
+    event = booking.event
+    codes = [t.code for t in booking.tickets.all() if t.voided_at is None]
+    plural = "s" if booking.quantity != 1 else ""
+    description = "\n".join(
+        [
+            f"{booking.quantity} ticket{plural} booked on Nuvio.",
+            f"Ticket code{plural}: {', '.join(codes)}",
+            f"Your booking: {request.build_absolute_uri(_booking_page(request, booking.pk))}",
+        ]
+    )
+
+    vevent = icalendar.Event()
+    vevent.add("uid", f"{booking.pk}@nuvio")
+    vevent.add("dtstamp", timezone.now().astimezone(dt.UTC))
+    vevent.add("dtstart", event.starts_at.astimezone(dt.UTC))
+    vevent.add("dtend", event.ends_at.astimezone(dt.UTC))
+    vevent.add("summary", event.name)
+    vevent.add(
+        "location",
+        ", ".join(part for part in (event.venue_name, event.venue_address, event.city) if part),
+    )
+    vevent.add("description", description)
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//Nuvio//Bookings//EN")
+    calendar.add("version", "2.0")
+    calendar.add_component(vevent)
+
+    response = HttpResponse(calendar.to_ical(), content_type="text/calendar; charset=utf-8")
+    filename = f"nuvio-{slugify(event.name) or 'event'}.ics"
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Cache-Control"] = "private, no-store"
+    return response
