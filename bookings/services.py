@@ -178,6 +178,10 @@ def booking_reserve(
     the same transaction (written before the event lock is taken).
     """
     now = now or timezone.now()
+    try:
+        event_id = uuid.UUID(str(event_id))
+    except ValueError:
+        raise Invalid("No such event.", details={"event": ["Must be an event id."]}) from None
     if not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
         raise Invalid(
             f"Quantity must be between 1 and {MAX_QUANTITY}.",

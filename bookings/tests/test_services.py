@@ -1,6 +1,7 @@
 """The booking services, each path and error, with time under control."""
 
 import datetime as dt
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -129,12 +130,18 @@ def test_reserve_rejects_bad_quantity(customer, quantity):
         hold(customer, event, quantity)
 
 
-def test_reserve_unknown_event_is_invalid(customer):
-    import uuid
-
+@pytest.mark.parametrize("event_id", [uuid.uuid4(), "not-a-uuid", None])
+def test_reserve_unknown_event_is_invalid(customer, event_id):
     with pytest.raises(errors.Invalid) as exc:
-        services.booking_reserve(user=customer, event_id=uuid.uuid4(), quantity=1)
+        services.booking_reserve(user=customer, event_id=event_id, quantity=1)
     assert "event" in exc.value.details
+
+
+def test_reserve_accepts_the_event_id_as_text(customer):
+    event = make_event()
+    booking = services.booking_reserve(user=customer, event_id=str(event.pk), quantity=1)
+    assert booking.event.pk == event.pk
+    assert _taken(event) == 1
 
 
 # --- expiry --------------------------------------------------------------------
