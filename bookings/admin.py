@@ -1,0 +1,184 @@
+"""Staff admin for bookings and their money: read-only views, because every
+change goes through ``bookings.services``. The one write is the cancel action,
+which calls ``booking_cancel`` exactly as the API does."""
+
+from django.contrib import admin, messages
+from django.utils.translation import ngettext
+
+from bookings import services
+from bookings.models import Booking, IdempotencyRecord, Payment, Refund, Ticket
+from nuvio.errors import NuvioError
+
+
+class ReadOnlyAdminMixin:
+    """View only: rows change through the services, never by hand."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
+    extra = 0
+    show_change_link = True
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+
+class PaymentInline(ReadOnlyInline):
+    model = Payment
+    fields = ["gateway_intent_id", "amount", "currency", "status", "card_last4", "created_at"]
+
+
+class RefundInline(ReadOnlyInline):
+    model = Refund
+    fields = [
+        "amount",
+        "percent",
+        "currency",
+        "status",
+        "reason",
+        "gateway_reference",
+        "created_at",
+    ]
+
+
+class TicketInline(ReadOnlyInline):
+    model = Ticket
+    fields = ["code", "checked_in_at", "voided_at", "created_at"]
+
+
+@admin.register(Booking)
+class BookingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "user",
+        "event",
+        "quantity",
+        "total_price",
+        "currency",
+        "status",
+        "effective_status",
+        "created_at",
+        "expires_at",
+    ]
+    list_filter = ["status", ("event", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["user__email", "event__name", "=id"]
+    list_select_related = ["user", "event"]
+    date_hierarchy = "created_at"
+    readonly_fields = [
+        "id",
+        "user",
+        "event",
+        "quantity",
+        "unit_price",
+        "total_price",
+        "currency",
+        "status",
+        "effective_status",
+        "expires_at",
+        "created_at",
+        "confirmed_at",
+        "cancelled_at",
+        "expired_at",
+    ]
+    fields = readonly_fields
+    inlines = [PaymentInline, RefundInline, TicketInline]
+    actions = ["cancel_selected"]
+
+    @admin.display(description="Effective status")
+    def effective_status(self, obj: Booking) -> str:
+        return obj.effective_status()
+
+    def has_cancel_permission(self, request) -> bool:
+        # The admin cannot edit a booking, but cancelling one is a change.
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    @admin.action(description="Cancel selected bookings (with refund)", permissions=["cancel"])
+    def cancel_selected(self, request, queryset):
+        """Cancel each booking through ``booking_cancel`` on its own: one that
+        cannot be cancelled (already cancelled, expired, event started) is
+        reported and the others go ahead."""
+        done = 0
+        for booking in queryset.select_related("event"):
+            try:
+                services.booking_cancel(user=request.user, booking_id=booking.pk, as_staff=True)
+            except NuvioError as error:
+                self.message_user(request, f"{booking.pk}: {error.message}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            message = ngettext(
+                "Cancelled %(count)d booking (refunds by the event's tiers).",
+                "Cancelled %(count)d bookings (refunds by the event's tiers).",
+                done,
+            )
+            self.message_user(request, message % {"count": done}, messages.SUCCESS)
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "gateway_intent_id",
+        "booking_id",
+        "amount",
+        "currency",
+        "status",
+        "card_last4",
+        "created_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["gateway_intent_id", "=booking__id", "booking__user__email"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "booking_id",
+        "amount",
+        "percent",
+        "currency",
+        "status",
+        "reason",
+        "gateway_reference",
+        "created_at",
+    ]
+    list_filter = ["status", "reason"]
+    search_fields = [
+        "=id",
+        "=booking__id",
+        "gateway_reference",
+        "payment__gateway_intent_id",
+        "booking__user__email",
+    ]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Ticket)
+class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["code", "booking_id", "event", "checked_in_at", "voided_at", "created_at"]
+    list_select_related = ["booking__event"]
+    search_fields = ["code", "=booking__id", "booking__user__email", "booking__event__name"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="Event", ordering="booking__event__name")
+    def event(self, obj: Ticket) -> str:
+        return obj.booking.event.name
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["key", "user", "scope", "response_status", "resource_id", "created_at"]
+    list_filter = ["scope", "response_status"]
+    list_select_related = ["user"]
+    search_fields = ["key", "user__email", "=resource_id"]
+    date_hierarchy = "created_at"

@@ -12,4 +12,22 @@ app = Celery("nuvio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-app.conf.beat_schedule = {}
+# Each run expires after its own interval: when workers fall behind, runs
+# queued meanwhile are dropped instead of piling up (the next one does it all).
+app.conf.beat_schedule = {
+    "release-expired-holds": {
+        "task": "bookings.tasks.release_expired_holds",
+        "schedule": 15.0,
+        "options": {"expires": 15},
+    },
+    "retry-pending-refunds": {
+        "task": "bookings.tasks.retry_pending_refunds",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
+    "cleanup-idempotency-keys": {
+        "task": "bookings.tasks.cleanup_idempotency_keys",
+        "schedule": 3600.0,
+        "options": {"expires": 3600},
+    },
+}

@@ -3,13 +3,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from bookings import services as booking_services
+from bookings.inventory import inventory_problems
+from bookings.models import Booking
 from events import services as event_services
 from events.models import Category, Event, EventStatus
+from nuvio.errors import NuvioError
 
 STAFF = ("staff@nuvio.test", "Sam Staff", "staff-demo-pass")
 CUSTOMERS = [
@@ -17,6 +22,16 @@ CUSTOMERS = [
     ("bob@nuvio.test", "Bob Mehta", "bob-demo-pass"),
     ("chen@nuvio.test", "Chen Li", "chen-demo-pass"),
 ]
+
+# Demo buyers behind the seeded sales. Not on @nuvio.test: those are the logins.
+FAN_EMAIL = "fan{:02d}@fans.nuvio.test"
+CARD = "4242424242424242"
+# Every seeded ticket is a real booking, reserved and paid through the services
+# (a dozen queries each), so a big event gets at most this many; the nearly
+# full and sold-out events are small, so they sell out for real.
+MAX_SEEDED_SALES = 32
+# Booking sizes, in turn (each within the default max_tickets_per_user of 4).
+QUANTITIES = (2, 4, 1, 3, 2, 4)
 
 IST = ZoneInfo("Asia/Kolkata")
 STATES = {
@@ -44,7 +59,7 @@ class DemoEvent:
     hours: float
     capacity: int
     price: str
-    sold: float  # share of the capacity taken
+    sold: float  # share of the capacity sold, at most MAX_SEEDED_SALES tickets
     description: str
     status: str = EventStatus.PUBLISHED
 
@@ -54,14 +69,14 @@ C = Category
 EVENTS = [
     # Mumbai
     DemoEvent("Bollywood Unplugged: Live at the Dome", C.MUSIC, "Mumbai", "NSCI Dome",
-              "Lala Lajpatrai Marg, Worli", "400018", 12, "19:30", 3, 4000, "1499.00", 0.97,
+              "Lala Lajpatrai Marg, Worli", "400018", 12, "19:30", 3, 20, "1499.00", 0.97,
               "Film songs from five decades, reimagined with a live orchestra."),
     DemoEvent("Product Leaders Summit Mumbai", C.CONFERENCE, "Mumbai",
               "Jio World Convention Centre", "Bandra Kurla Complex", "400098", 30, "09:30", 9,
               800, "4999.00", 0.4,
               "A day of talks and roundtables on building products for India."),
     DemoEvent("Stand-up Saturdays at The Habitat", C.COMEDY, "Mumbai", "The Habitat",
-              "Khar West", "400052", 4, "21:00", 2, 180, "599.00", 1.0,
+              "Khar West", "400052", 4, "21:00", 2, 12, "599.00", 1.0,
               "Four comics, one mic, no filter."),
     DemoEvent("Hamlet in Hindustani", C.THEATRE, "Mumbai", "Prithvi Theatre", "Juhu Church Road",
               "400049", 18, "19:00", 2.5, 220, "750.00", 0.6,
@@ -75,7 +90,7 @@ EVENTS = [
               "2500.00", 0.55, "Two tracks of talks on Python in production, data and the web."),
     DemoEvent("Hands-on Kubernetes Workshop", C.WORKSHOP, "Bengaluru",
               "Koramangala Innovation Hub", "80 Feet Road, Koramangala", "560095", 9, "10:00", 6,
-              40, "3500.00", 0.95, "Bring a laptop: deploy, scale and debug a real service."),
+              20, "3500.00", 0.95, "Bring a laptop: deploy, scale and debug a real service."),
     DemoEvent("Indie Rock Night at Whitefield", C.MUSIC, "Bengaluru", "Phoenix Marketcity",
               "Whitefield Main Road, Mahadevapura", "560048", 21, "18:30", 4, 2500, "999.00", 0.3,
               "Three of the city's loudest indie bands on one open-air stage."),
@@ -96,7 +111,7 @@ EVENTS = [
               "Kiran Nadar Museum of Art", "Saket", "110017", 2, "11:00", 8, 500, "0.00", 0.3,
               "Work by twenty artists under thirty-five. Entry is free with a ticket."),
     DemoEvent("Lodhi Garden 10K Run", C.SPORTS, "Delhi", "Lodhi Garden", "Lodhi Road", "110003",
-              33, "06:00", 3, 2000, "800.00", 1.0,
+              33, "06:00", 3, 20, "800.00", 1.0,
               "A timed 10K loop through the garden, with a finisher's medal."),
     DemoEvent("Late Night Open Mic, Hauz Khas", C.COMEDY, "Delhi", "Summer House Cafe",
               "Hauz Khas Village", "110016", 8, "20:30", 2, 120, "299.00", 0.5,
@@ -106,7 +121,7 @@ EVENTS = [
               24, "18:00", 4, 1500, "1799.00", 0.45,
               "Three jazz ensembles under the stars, with food stalls."),
     DemoEvent("Marathi Natak: Natsamrat", C.THEATRE, "Pune", "Yashwantrao Chavan Natya Griha",
-              "Kothrud", "411038", 11, "18:30", 3, 900, "500.00", 0.98,
+              "Kothrud", "411038", 11, "18:30", 3, 18, "500.00", 0.9,
               "A revival of the Marathi classic about an ageing actor."),
     DemoEvent("Startup Pitch Day Pune", C.CONFERENCE, "Pune", "Pune International Centre",
               "Senapati Bapat Road", "411016", 39, "10:00", 7, 350, "0.00", 0.6,
@@ -141,7 +156,7 @@ EVENTS = [
               "Madhapur", "500081", 23, "12:00", 10, 6000, "199.00", 0.5,
               "Haleem, biryani and Irani chai, with folk music all afternoon."),
     DemoEvent("Qawwali Under the Stars", C.MUSIC, "Hyderabad", "Chowmahalla Palace Lawns",
-              "Motigalli, Khilwat", "500002", 16, "19:30", 3, 800, "1499.00", 0.92,
+              "Motigalli, Khilwat", "500002", 16, "19:30", 3, 20, "1499.00", 0.92,
               "A qawwali party in the courtyard of the Nizams' palace."),
     DemoEvent("Hyderabad Kabaddi Cup Final", C.SPORTS, "Hyderabad", "Gachibowli Indoor Stadium",
               "Gachibowli", "500032", 28, "19:00", 3, 5000, "350.00", 0.4,
@@ -160,7 +175,7 @@ EVENTS = [
               "Cathedral Road", "700071", 22, "18:30", 2.5, 500, "350.00", 0.3,
               "A new staging of Tagore's play about greed and freedom."),
     DemoEvent("Kolkata Football Derby Fan Zone", C.SPORTS, "Kolkata", "Salt Lake Stadium",
-              "Bidhannagar", "700098", -3, "17:00", 4, 5000, "100.00", 0.9,
+              "Bidhannagar", "700098", -3, "17:00", 4, 20, "100.00", 0.9,
               "The derby on a giant screen, with drummers from both sides."),
     DemoEvent("Creative Writing Masterclass", C.WORKSHOP, "Kolkata", "Oxford Bookstore",
               "17 Park Street", "700016", 10, "15:00", 3, 35, "1200.00", 0.5,
@@ -192,8 +207,11 @@ EVENTS = [
 class Command(BaseCommand):
     help = (
         "Create demo data: a staff account and a few customers with known passwords "
-        "(printed), and about forty events across Indian cities. Safe to run again: "
-        "demo accounts are updated, and events that already exist (by name) are kept."
+        "(printed), about forty events across Indian cities with tickets sold through "
+        "the booking services to demo fans, and bookings in every state (held, "
+        "confirmed, cancelled with a refund, expired) for the demo customers. Safe to run "
+        "again: demo accounts are updated, events that already exist (by name) are kept "
+        "and get no new sales, and a customer who has bookings gets no demo ones."
     )
 
     @transaction.atomic
@@ -207,9 +225,29 @@ class Command(BaseCommand):
             self.stdout.write(f"{'created' if created else 'updated'} {email}")
 
         staff = User.objects.get(email=STAFF[0])
-        created = _seed_events(staff)
+        created, sold = _seed_events(staff)
         kept = len(EVENTS) - created
         self.stdout.write(f"events: {created} created, {kept} already there")
+        self.stdout.write(f"sales: {sold} tickets sold to demo fans")
+
+        for email, _, _ in CUSTOMERS:
+            customer = User.objects.get(email=email)
+            if customer.bookings.exists():
+                continue
+            warnings = _seed_customer_bookings(customer)
+            for warning in warnings:
+                self.stderr.write(self.style.WARNING(f"{email}: {warning}"))
+            if not warnings:
+                self.stdout.write(f"bookings: held, confirmed, cancelled and expired for {email}")
+
+        problems = inventory_problems()
+        if problems:
+            # Raised inside the transaction: nothing of this run is kept.
+            for row in problems:
+                self.stderr.write(f"{row['name']}: {'; '.join(row['problems'])}")
+            raise CommandError(
+                f"Seeding left {len(problems)} events inconsistent (see above); rolled back."
+            )
 
         self.stdout.write(self.style.SUCCESS("\nDemo logins (e-mail / password):"))
         for email, _, password, is_staff in accounts:
@@ -217,17 +255,18 @@ class Command(BaseCommand):
             self.stdout.write(f"  {role:9} {email:22} {password}")
 
 
-def _seed_events(staff: User) -> int:
-    """Create the demo events that do not exist yet; return how many.
+def _seed_events(staff: User) -> tuple[int, int]:
+    """Create the demo events that do not exist yet and sell their tickets;
+    return how many events were created and tickets sold.
 
-    An event whose name exists is left alone: it may have real bookings by now,
-    and its counters must not be overwritten.
+    An event whose name exists is left alone: it may have real bookings by now.
     """
     names = [demo.name for demo in EVENTS]
     existing = set(Event.objects.filter(name__in=names).values_list("name", flat=True))
     now = timezone.now()
     today = timezone.localtime(now, IST).date()
-    created = 0
+    fans = _Fans()
+    created = sold = 0
     for demo in EVENTS:
         if demo.name in existing:
             continue
@@ -236,7 +275,8 @@ def _seed_events(staff: User) -> int:
             today + dt.timedelta(days=demo.days), dt.time(hour, minute), tzinfo=IST
         )
         duration = dt.timedelta(hours=demo.hours)
-        # event_create only takes a future start: a past event is created a day ahead...
+        # event_create only takes a future start, and only a future event can be
+        # booked: a past event is created a day ahead and sold...
         create_start = starts_at if starts_at > now else now + dt.timedelta(days=1)
         event = event_services.event_create(
             actor=staff,
@@ -259,23 +299,104 @@ def _seed_events(staff: User) -> int:
             },
             now=now,
         )
+        if demo.status == EventStatus.PUBLISHED:
+            sold += _sell(event, min(round(demo.capacity * demo.sold), MAX_SEEDED_SALES), fans)
         if create_start != starts_at:
             # ...then moved into the past. A seed-only shortcut: no service moves
             # an event backwards in time, and none should.
             Event.objects.filter(pk=event.pk).update(
                 starts_at=starts_at, ends_at=starts_at + duration
             )
-        _simulate_sales(event, round(demo.capacity * demo.sold))
         created += 1
-    return created
+    return created, sold
 
 
-def _simulate_sales(event: Event, tickets: int) -> None:
-    """Mark ``tickets`` of ``event`` as taken, without any booking behind them.
+class _Fans:
+    """Demo buyers fan01, fan02, ... created on first use (they cannot log in)."""
 
-    A seed-only shortcut so the demo shows nearly full and sold-out events; it
-    bypasses the booking services on purpose. To be replaced by real bookings
-    (through the booking services) once those exist.
-    """
-    if tickets:
-        Event.objects.filter(pk=event.pk).update(tickets_taken=min(tickets, event.capacity))
+    def __init__(self):
+        self._users: list[User] = []
+
+    def __getitem__(self, index: int) -> User:
+        while len(self._users) <= index:
+            number = len(self._users) + 1
+            user, created = User.objects.get_or_create(
+                email=FAN_EMAIL.format(number), defaults={"name": f"Demo Fan {number:02d}"}
+            )
+            if created:
+                user.set_unusable_password()
+                user.save(update_fields=["password"])
+            self._users.append(user)
+        return self._users[index]
+
+
+def _sell(event: Event, tickets: int, fans: _Fans) -> int:
+    """Sell ``tickets`` of ``event`` to demo fans, one confirmed booking each,
+    through the booking services; returns the tickets sold."""
+    sold = 0
+    buyer = 0
+    while sold < tickets:
+        quantity = min(QUANTITIES[buyer % len(QUANTITIES)], tickets - sold)
+        fan = fans[buyer]
+        booking = booking_services.booking_reserve(user=fan, event_id=event.pk, quantity=quantity)
+        booking_services.booking_pay(user=fan, booking_id=booking.pk, card_number=CARD)
+        sold += quantity
+        buyer += 1
+    return sold
+
+
+def _seed_customer_bookings(customer: User) -> list[str]:
+    """Give a demo customer one booking in each state, each on its own event:
+    an active hold, a confirmed booking, a confirmed booking cancelled with a
+    (full, by the tiers) refund, and a hold that lapsed and was released.
+    Returns warnings for any that could not be made."""
+    now = timezone.now()
+    # Far enough ahead that cancelling refunds in full, and with room to spare,
+    # so that the nearly full demo events stay as they are.
+    candidates = list(
+        Event.objects.with_available(now)
+        .filter(
+            status=EventStatus.PUBLISHED,
+            booking_enabled=True,
+            price__gt=0,
+            starts_at__gt=now + dt.timedelta(days=10),
+            available_now__gte=10,
+        )
+        .order_by("starts_at", "id")
+    )
+    if not candidates:
+        return ["no event open for demo bookings"]
+    offset = [email for email, _, _ in CUSTOMERS].index(customer.email) * 4
+    held, confirmed, cancelled, expired = (
+        candidates[(offset + step) % len(candidates)] for step in range(4)
+    )
+    warnings = []
+
+    def attempt(label: str, make) -> None:
+        try:
+            make()
+        except NuvioError as error:
+            warnings.append(f"no {label} booking: {error.message}")
+
+    def reserve(event: Event, **kwargs) -> Booking:
+        return booking_services.booking_reserve(
+            user=customer, event_id=event.pk, quantity=2, **kwargs
+        )
+
+    def pay(booking: Booking) -> Booking:
+        return booking_services.booking_pay(user=customer, booking_id=booking.pk, card_number=CARD)
+
+    attempt("held", lambda: reserve(held))
+    attempt("confirmed", lambda: pay(reserve(confirmed)))
+    attempt(
+        "cancelled",
+        lambda: booking_services.booking_cancel(
+            user=customer, booking_id=pay(reserve(cancelled)).pk
+        ),
+    )
+    # Reserved in the past, so the hold has lapsed; releasing it is the beat
+    # task's job, done here at once.
+    lapsed_at = now - dt.timedelta(seconds=settings.NUVIO_HOLD_SECONDS + 60)
+    attempt("expired", lambda: reserve(expired, now=lapsed_at))
+    booking_services.holds_release_expired(now=now)
+    return warnings
