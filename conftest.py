@@ -9,6 +9,16 @@ from rest_framework.test import APIClient
 PASSWORD = "correct-horse-battery-staple"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _tasks_run_in_process():
+    # Tests run Celery tasks in-process (as the embedded mode does), whatever
+    # the broker: a test asserts a task's effect, not the queue's delivery.
+    from nuvio.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+
+
 @pytest.fixture(autouse=True)
 def _fast_and_clean(settings):
     # A fast hasher in tests only; production keeps Django's default (PBKDF2).
