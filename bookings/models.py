@@ -187,6 +187,13 @@ class Ticket(models.Model):
     booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="tickets")
     code = models.CharField(max_length=CODE_LENGTH, unique=True, default=new_ticket_code)
     checked_in_at = models.DateTimeField(null=True, blank=True)
+    checked_in_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     voided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -220,3 +227,38 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key}"
+
+
+class ScanResult(models.TextChoices):
+    ADMITTED = "admitted", "Admitted"
+    ALREADY_CHECKED_IN = "already_checked_in", "Already checked in"
+    UNKNOWN = "unknown", "Unknown code"
+    BOOKING_CLOSED = "booking_closed", "Booking cancelled"
+    WRONG_EVENT = "wrong_event", "Ticket for another event"
+
+
+class CheckInScan(models.Model):
+    """Every scan at the door, whatever its result: who, when, what."""
+
+    code = models.CharField(max_length=64)
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.SET_NULL, null=True, blank=True, related_name="scans"
+    )
+    event = models.ForeignKey(
+        Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="scans"
+    )
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    result = models.CharField(max_length=20, choices=ScanResult.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["event", "-created_at"], name="scan_by_event"),
+            models.Index(fields=["ticket"], name="scan_by_ticket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.result} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -39,6 +39,7 @@ from bookings.models import (
     RefundStatus,
     Ticket,
 )
+from bookings.signals import bookings_changed, tickets_released
 from events.models import Event, EventStatus
 from nuvio.env import parse_refund_tiers
 from nuvio.errors import (
@@ -89,6 +90,19 @@ def _db(value):
     if hasattr(value, "hex") and not isinstance(value, (str, bytes)):
         return Booking._meta.pk.get_db_prep_value(value, connection)
     return value
+
+
+def _announce(event_id, booking_ids, change: str, now: dt.datetime) -> None:
+    bookings_changed.send(
+        sender=Booking, event_id=event_id, booking_ids=booking_ids, change=change, now=now
+    )
+
+
+def _give_back(event: Event, quantity: int, now: dt.datetime) -> None:
+    """Return tickets to a locked event and tell whoever hands them on."""
+    event.tickets_taken -= quantity
+    Event.objects.filter(pk=event.pk).update(tickets_taken=event.tickets_taken)
+    tickets_released.send(sender=Event, event=event, quantity=quantity, now=now)
 
 
 # --- reserve -----------------------------------------------------------------
@@ -207,6 +221,7 @@ def booking_reserve(
                 f"You may hold at most {limit} tickets for this event; you already have {already}.",
                 details={"limit": limit, "already_held": already},
             )
+        _announce(event.pk, [booking.pk], "reserved", now)
     return booking
 
 
@@ -249,8 +264,8 @@ def _release_lapsed_locked(event: Event, now: dt.datetime) -> int:
         status=BookingStatus.EXPIRED, expired_at=now
     )
     released = sum(quantity for _, quantity in quantities)
-    event.tickets_taken -= released
-    Event.objects.filter(pk=event.pk).update(tickets_taken=event.tickets_taken)
+    _announce(event.pk, ids, "expired", now)
+    _give_back(event, released, now)
     return released
 
 
@@ -390,6 +405,7 @@ def _confirm_after_charge(*, booking_id, charge) -> Booking:
         Ticket.objects.bulk_create(
             [Ticket(booking=booking, created_at=now) for _ in range(booking.quantity)]
         )
+        _announce(event.pk, [booking.pk], "confirmed", now)
     booking.event = event
     return booking
 
@@ -405,7 +421,7 @@ def _record_orphan_charge(booking: Booking, charge) -> Refund:
             status=PaymentStatus.SUCCEEDED,
             card_last4=charge.card_last4,
         )
-        return Refund.objects.create(
+        refund = Refund.objects.create(
             booking=booking,
             payment=payment,
             amount=charge.amount,
@@ -414,6 +430,8 @@ def _record_orphan_charge(booking: Booking, charge) -> Refund:
             status=RefundStatus.PENDING,
             reason="not_honoured",
         )
+        _announce(booking.event_id, [booking.pk], "refunded", timezone.now())
+        return refund
 
 
 def _refund_unrecorded_charge(charge) -> None:
@@ -506,8 +524,8 @@ def _cancel_locked(*, booking_id, now: dt.datetime, full_refund: bool) -> Refund
         booking.status = BookingStatus.CANCELLED
         booking.cancelled_at = now
         booking.save(update_fields=["status", "cancelled_at"])
-        event.tickets_taken -= booking.quantity
-        Event.objects.filter(pk=event.pk).update(tickets_taken=event.tickets_taken)
+        _announce(event.pk, [booking.pk], "cancelled", now)
+        _give_back(event, booking.quantity, now)
         if status == BookingStatus.HELD:
             return None
         booking.tickets.filter(voided_at__isnull=True).update(voided_at=now)

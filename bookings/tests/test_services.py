@@ -461,3 +461,36 @@ def test_refund_quote_for_a_hold_is_zero(customer):
     booking = hold(customer, make_event())
     quote = services.booking_refund_quote(user=customer, booking_id=booking.pk)
     assert quote == {"amount": Decimal("0.00"), "percent": 0, "currency": "INR"}
+
+
+def test_services_announce_each_change_and_every_release(customer, outsider):
+    from bookings.signals import bookings_changed, tickets_released
+
+    changes, released = [], []
+
+    def on_change(sender, event_id, booking_ids, change, now, **kwargs):
+        changes.append((change, len(booking_ids)))
+
+    def on_release(sender, event, quantity, now, **kwargs):
+        released.append((event.pk, quantity, event.tickets_taken))
+
+    bookings_changed.connect(on_change)
+    tickets_released.connect(on_release)
+    try:
+        event = make_event(capacity=10)
+        paid = confirmed(customer, event, 2)
+        services.booking_cancel(user=customer, booking_id=paid.pk)
+        hold(outsider, event, 3, now=timezone.now() - dt.timedelta(hours=1))
+        services.holds_release_expired()
+    finally:
+        bookings_changed.disconnect(on_change)
+        tickets_released.disconnect(on_release)
+
+    assert changes == [
+        ("reserved", 1),
+        ("confirmed", 1),
+        ("cancelled", 1),
+        ("reserved", 1),
+        ("expired", 1),
+    ]
+    assert released == [(event.pk, 2, 0), (event.pk, 3, 0)]
