@@ -6,7 +6,14 @@ from django.contrib import admin, messages
 from django.utils.translation import ngettext
 
 from bookings import services
-from bookings.models import Booking, IdempotencyRecord, Payment, Refund, Ticket
+from bookings.models import (
+    Booking,
+    CheckInScan,
+    IdempotencyRecord,
+    Payment,
+    Refund,
+    Ticket,
+)
 from nuvio.errors import NuvioError
 
 
@@ -181,4 +188,15 @@ class IdempotencyRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["scope", "response_status"]
     list_select_related = ["user"]
     search_fields = ["key", "user__email", "=resource_id"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(CheckInScan)
+class CheckInScanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every scan at the door: who, when, which code, what happened."""
+
+    list_display = ["created_at", "code", "result", "event", "staff"]
+    list_filter = ["result", "event"]
+    list_select_related = ["event", "staff"]
+    search_fields = ["code", "staff__email", "event__name"]
     date_hierarchy = "created_at"

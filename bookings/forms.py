@@ -44,3 +44,23 @@ class PayForm(StyledFormMixin, forms.Form):
             "successfully or 4000 0000 0000 0002 to see a declined card."
         ),
     )
+
+
+class CheckInForm(StyledFormMixin, forms.Form):
+    """The door: the event being checked in, and a code typed or scanned."""
+
+    event = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="Any event", label="Event"
+    )
+    code = forms.CharField(
+        max_length=64,
+        required=False,
+        label="Ticket code",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+    )
+
+    def __init__(self, *args, events, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["event"].queryset = events

@@ -18,6 +18,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("", include("bookings.ticket_urls")),
     path("bookings/", include("bookings.urls")),
     path("", include("events.urls")),
 ]

@@ -15,10 +15,11 @@ from bookings.api.serializers import (
     PaySerializer,
     RefundQuoteSerializer,
     ReserveSerializer,
+    TicketSerializer,
     UserStatsSerializer,
 )
 from bookings.idempotency import idempotent
-from bookings.models import Booking, Payment
+from bookings.models import Booking, Payment, Ticket
 
 WRITE_ACTIONS = {"create", "pay", "cancel"}
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -127,6 +128,16 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         booking = self.get_object()
         services.booking_cancel(user=request.user, booking_id=booking.pk)
         return self._detail(booking.pk)
+
+    @extend_schema(summary="The booking's valid tickets", responses=TicketSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def tickets(self, request, pk=None):
+        booking = self.get_object()
+        tickets = Ticket.objects.filter(booking=booking, voided_at__isnull=True).order_by(
+            "created_at", "id"
+        )
+        page = self.paginate_queryset(tickets)
+        return self.get_paginated_response(TicketSerializer(page, many=True).data)
 
     @extend_schema(
         summary="What cancelling now would refund",

@@ -1,0 +1,131 @@
+"""Tickets at the door: check a ticket in exactly once, and log every scan.
+
+A ticket is admitted by one conditional ``UPDATE ... WHERE checked_in_at IS
+NULL``: of two scanners reading the same code at the same instant, the
+database lets exactly one change the row. Every attempt, admitted or not, is
+written to ``CheckInScan`` (committed even when the answer is an error).
+"""
+
+import io
+from dataclasses import dataclass
+
+import segno
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from accounts.models import User
+from bookings.models import (
+    CODE_ALPHABET,
+    BookingStatus,
+    CheckInScan,
+    ScanResult,
+    Ticket,
+)
+from events.models import Event
+from nuvio.errors import BookingClosed, InvalidState, NotFound, NuvioError
+
+
+def normalize_code(raw: str) -> str:
+    """What people type: any case, spaces and dashes between groups."""
+    return "".join(ch for ch in (raw or "").upper() if ch not in " -\t")
+
+
+@dataclass
+class CheckIn:
+    ticket: Ticket
+    event: Event
+    checked_in_at: object
+
+
+def ticket_check_in(*, staff: User, code: str, event_id=None, now=None) -> CheckIn:
+    """Admit the ticket with ``code``, once.
+
+    Raises ``NotFound`` (no such code), ``BookingClosed`` (its booking was
+    cancelled: the ticket is void), ``InvalidState`` with ``reason``
+    ``already_checked_in`` (and when) or ``wrong_event`` (``event_id`` given
+    and the ticket is for another event). The scan is logged in every case.
+    """
+    now = now or timezone.now()
+    code = normalize_code(code)
+    outcome: CheckIn | None = None
+    error: NuvioError | None = None
+    with transaction.atomic():
+        admitted = Ticket.objects.filter(
+            code=code, checked_in_at__isnull=True, voided_at__isnull=True
+        )
+        if event_id is not None:
+            admitted = admitted.filter(booking__event_id=event_id)
+        won = admitted.update(checked_in_at=now, checked_in_by=staff)
+        ticket = (
+            Ticket.objects.select_related("booking__event").filter(code=code).first()
+            if set(code) <= set(CODE_ALPHABET)
+            else None
+        )
+        if won:
+            result = ScanResult.ADMITTED
+            outcome = CheckIn(ticket=ticket, event=ticket.booking.event, checked_in_at=now)
+        else:
+            result, error = _refusal(ticket, event_id)
+        CheckInScan.objects.create(
+            code=code[:64],
+            ticket=ticket,
+            event_id=event_id if event_id is not None else (ticket and ticket.booking.event_id),
+            staff=staff,
+            result=result,
+            created_at=now,
+        )
+    if error is not None:
+        raise error
+    return outcome
+
+
+def _refusal(ticket: Ticket | None, event_id) -> tuple[str, NuvioError]:
+    if ticket is None:
+        return ScanResult.UNKNOWN, NotFound("No ticket has this code.")
+    if ticket.voided_at is not None or ticket.booking.status == BookingStatus.CANCELLED:
+        return ScanResult.BOOKING_CLOSED, BookingClosed(
+            "This ticket's booking was cancelled: the ticket is void."
+        )
+    if event_id is not None and str(ticket.booking.event_id) != str(event_id):
+        event = ticket.booking.event
+        return ScanResult.WRONG_EVENT, InvalidState(
+            f"wrong_event: this ticket is for {event.name}.",
+            details={"reason": "wrong_event", "event": str(event.pk)},
+        )
+    when = ticket.checked_in_at
+    return ScanResult.ALREADY_CHECKED_IN, InvalidState(
+        f"already_checked_in: this ticket was checked in at {when:%Y-%m-%d %H:%M:%S} UTC.",
+        details={"reason": "already_checked_in", "checked_in_at": when.isoformat()},
+    )
+
+
+def checkin_counts(*, event_id) -> dict:
+    """Tickets sold (valid tickets of confirmed bookings) and checked in, for an event."""
+    counts = Ticket.objects.filter(
+        booking__event_id=event_id,
+        booking__status=BookingStatus.CONFIRMED,
+        voided_at__isnull=True,
+    ).aggregate(sold=Count("id"), checked_in=Count("id", filter=Q(checked_in_at__isnull=False)))
+    return {"tickets_sold": counts["sold"], "checked_in": counts["checked_in"]}
+
+
+def ticket_qr_svg(code: str, *, scale: int = 6) -> str:
+    """The ticket's QR code as an SVG document (error correction M)."""
+    buffer = io.BytesIO()
+    segno.make_qr(code, error="m").save(
+        buffer, kind="svg", scale=scale, border=2, xmldecl=False, title=f"Ticket {code}"
+    )
+    return buffer.getvalue().decode()
+
+
+def visible_ticket(*, user: User, code: str) -> Ticket:
+    """A valid ticket its owner (or staff) may see; anything else is ``NotFound``."""
+    ticket = (
+        Ticket.objects.select_related("booking")
+        .filter(code=normalize_code(code), voided_at__isnull=True)
+        .first()
+    )
+    if ticket is None or not (user.is_staff or ticket.booking.user_id == user.pk):
+        raise NotFound("No such ticket.")
+    return ticket
