@@ -215,7 +215,7 @@ NUVIO_THROTTLE_RATES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its `WWW-Authenticate` header makes a missing login a 401.
-        "rest_framework.authentication.TokenAuthentication",
+        "nuvio.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -262,6 +262,7 @@ NUVIO_CURRENCY = env_str("NUVIO_CURRENCY", "INR").upper()
 if len(NUVIO_CURRENCY) != 3 or not NUVIO_CURRENCY.isalpha():
     raise ImproperlyConfigured("NUVIO_CURRENCY must be an ISO 4217 code such as INR")
 NUVIO_REFUND_TIERS = parse_refund_tiers(env_str("NUVIO_REFUND_TIERS", "7:100,2:50,0:0"))
+NUVIO_TOKEN_CACHE_SECONDS = env_int("NUVIO_TOKEN_CACHE_SECONDS", 300, minimum=0)
 NUVIO_PAYMENT_GATEWAY = env_str("NUVIO_PAYMENT_GATEWAY", "bookings.gateway.MockGateway")
 # An Idempotency-Key is kept this long; a request still "running" after
 # NUVIO_IDEMPOTENCY_STALE_SECONDS is taken to have died and may be retried.

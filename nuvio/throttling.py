@@ -3,39 +3,77 @@
 `auth` (token login) and `register` count per client IP; `write` (booking,
 payment and waitlist writes) and `read` (everything else) count per user, or
 per IP for anonymous clients. A view names its scope with ``throttle_scope``
-(a viewset may set it per action in ``get_throttles``); views that name none
-are `read`. Counters live in the cache (Redis in production), so every web
-process shares them; if Redis is away the limits are not enforced rather than
-taking the site down.
+(a viewset may make it a property of the action); views that name none are
+`read`.
+
+Counting is a fixed window per scope and client: one ``INCR`` (with its
+expiry, pipelined) per request on Redis, so every web process shares the
+counts and a request costs one round trip whatever the rate. (DRF's own
+throttle keeps a list of timestamps per client and rewrites it on every
+request: at thousands of requests a minute that list is the cost.) A client
+may burst up to twice the rate across a window boundary. In the embedded mode
+the local-memory cache counts. If Redis is away, limits are not enforced
+rather than taking the site down.
 """
 
+import logging
+import time
+
+from django.conf import settings
+from django.core.cache import cache
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
+logger = logging.getLogger("nuvio.throttling")
 PER_IP_SCOPES = {"auth", "register"}
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-class ScopedThrottle(SimpleRateThrottle):
-    cache_format = "throttle:%(scope)s:%(ident)s"
+def parse_rate(rate: str) -> tuple[int, int]:
+    count, period = rate.split("/")
+    return int(count), PERIODS[period[0]]
 
-    def allow_request(self, request, view):
-        self.scope = getattr(view, "throttle_scope", None) or "read"
-        self.rate = self.get_rate()
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
 
-    def __init__(self):
-        # The scope is only known per request (allow_request); skip the
-        # parent's eager rate lookup.
-        pass
+def hit(key: str, window_seconds: int) -> int:
+    """Count one request against ``key``; returns the count in this window."""
+    if settings.REDIS_URL:
+        from django_redis import get_redis_connection
 
-    def get_rate(self):
-        # Read at call time so a changed setting (tests, reload) takes effect.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        pipe = get_redis_connection("default").pipeline(transaction=False)
+        full_key = cache.make_key(key)
+        pipe.incr(full_key)
+        pipe.expire(full_key, window_seconds + 1, nx=True)
+        return pipe.execute()[0]
+    if cache.add(key, 1, window_seconds + 1):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, window_seconds + 1)
+        return 1
 
-    def get_cache_key(self, request, view):
-        if self.scope not in PER_IP_SCOPES and request.user and request.user.is_authenticated:
-            ident = request.user.pk
+
+class ScopedThrottle(BaseThrottle):
+    def allow_request(self, request, view) -> bool:
+        scope = getattr(view, "throttle_scope", None) or "read"
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
+        if not rate:
+            return True
+        limit, period = parse_rate(rate)
+        user = request.user
+        if scope not in PER_IP_SCOPES and user and user.is_authenticated:
+            ident = f"u{user.pk}"
         else:
-            ident = self.get_ident(request)
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+            ident = f"ip{self.get_ident(request)}"
+        now = time.time()
+        window = int(now // period)
+        try:
+            count = hit(f"throttle:{scope}:{ident}:{window}", period)
+        except Exception:  # Redis away: serve rather than refuse everyone
+            logger.warning("throttle store unavailable; %s not enforced", scope, exc_info=True)
+            return True
+        self._wait = (window + 1) * period - now
+        return count <= limit
+
+    def wait(self) -> float:
+        return self._wait

@@ -14,6 +14,7 @@ from accounts.api.serializers import (
     TokenRequestSerializer,
     TokenSerializer,
 )
+from accounts.models import User
 from nuvio.errors import Invalid
 
 BAD_CREDENTIALS = "Unable to log in with the provided e-mail address and password."
@@ -88,8 +89,11 @@ class PasswordChangeView(APIView):
     def post(self, request):
         data = PasswordChangeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.user_change_password(user=request.user, **data.validated_data)
+        # The authenticated user may come from the token cache without its
+        # password hash: check against the stored row.
+        user = User.objects.get(pk=request.user.pk)
+        services.user_change_password(user=user, **data.validated_data)
         if request.auth is None:
             # Signed in by session (browsable API): keep that session valid.
-            update_session_auth_hash(request._request, request.user)
+            update_session_auth_hash(request._request, user)
         return Response(status=status.HTTP_204_NO_CONTENT)
