@@ -41,9 +41,36 @@ def catalog_changed() -> None:
     transaction.on_commit(_bump_version)
 
 
-def list_key(host: str, query: str) -> str:
+_seen_version: int | None = None  # the catalog version this process last saw
+
+
+def _list_key(version: int, host: str, query: str) -> str:
     digest = hashlib.sha1(f"{host}?{query}".encode(), usedforsecurity=False).hexdigest()
-    return f"catalog:list:{catalog_version()}:{digest}"
+    return f"catalog:list:{version}:{digest}"
+
+
+def cached_list_page(host: str, query: str, render: Callable[[], bytes]) -> bytes:
+    """A public list page as rendered JSON, shared for LIST_TTL_SECONDS.
+
+    One cache round trip on a hit: the catalog version and the page stored
+    under the version this process saw last come back together (MGET). A
+    different version means the catalog changed: the page is rendered anew.
+    """
+    global _seen_version
+    seen = _seen_version
+    page_key = _list_key(seen, host, query) if seen is not None else None
+    got = cache.get_many([VERSION_KEY, page_key] if page_key else [VERSION_KEY])
+    version = got.get(VERSION_KEY)
+    if version is None:
+        version = catalog_version()
+    now = time.time()
+    entry = got.get(page_key) if version == seen else None
+    if entry is not None and 0 <= now - entry[0] < LIST_TTL_SECONDS:
+        return entry[1]
+    _seen_version = version
+    body = render()
+    cache.set(_list_key(version, host, query), (now, body), LIST_TTL_SECONDS + 1)
+    return body
 
 
 def cached(key: str, ttl: int, compute: Callable[[], Any]) -> Any:

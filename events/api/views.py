@@ -1,8 +1,10 @@
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from events import cache as catalog_cache
@@ -46,17 +48,18 @@ class EventViewSet(viewsets.ModelViewSet):
         return qs
 
     def list(self, request, *args, **kwargs):
-        if request.user.is_staff:
+        if request.user.is_staff or request.accepted_renderer.format != "json":
             return super().list(request, *args, **kwargs)
-        # Everyone but staff sees the same page for the same query: share it.
+
+        # Everyone but staff sees the same page for the same query: share the
+        # rendered JSON, so a hit costs one cache round trip and no rendering.
+        def render() -> bytes:
+            data = super(EventViewSet, self).list(request, *args, **kwargs).data
+            return JSONRenderer().render(data)
+
         query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.lists()))
-        key = catalog_cache.list_key(request.get_host(), query)
-        data = catalog_cache.cached(
-            key,
-            catalog_cache.LIST_TTL_SECONDS,
-            lambda: super(EventViewSet, self).list(request, *args, **kwargs).data,
-        )
-        return Response(data)
+        body = catalog_cache.cached_list_page(request.get_host(), query, render)
+        return HttpResponse(body, content_type="application/json")
 
     def perform_create(self, serializer):
         serializer.instance = services.event_create(
