@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip -q --disable-pip-version-check
 
-.PHONY: run test install install-dev migrate seed lint format check schema clean
+.PHONY: run test install install-dev migrate seed lint format check schema clean bench bench-smoke
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,15 @@ check: $(VENV)/.installed-dev
 
 schema: $(VENV)/.installed
 	$(PY) manage.py spectacular --validate --file docs/openapi.yaml
+
+## bench: Nuvio vs a minimal Django baseline and pgbench, side by side (about 8 minutes)
+bench: $(VENV)/.installed-dev
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) bench/run.py
+
+bench-smoke: $(VENV)/.installed-dev
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) bench/run.py --smoke --duration 1 --reps 1 --output /tmp/nuvio-bench-smoke.json
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

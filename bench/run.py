@@ -1,0 +1,738 @@
+"""Nuvio's benchmark: the production stack next to a minimal Django baseline and
+pgbench, in one run, on this machine.
+
+    make bench            # or: python bench/run.py [--duration 5] [--reps 3]
+
+What it does (see docs/performance.md for the figures of the latest run):
+
+1. Fresh PostgreSQL databases for Nuvio and for the baseline; Redis db 3 flushed.
+2. Data by bulk inserts (not HTTP): users with API tokens, a hot event, 1,000
+   spread events, sell-out events, and later a 100,000-event catalog.
+3. Nuvio's Procfile stack with production settings (gunicorn with the
+   recommended sync workers, Celery worker and beat; throttles on — reads
+   raised as an operator would behind a load balancer, the per-user write rate
+   left at its default and never exceeded by any simulated user; every
+   reserve carries an Idempotency-Key) and the baseline (bench/baseline/)
+   under gunicorn with the same worker count.
+4. wrk drives each scenario, alternating Nuvio and baseline (A B A B ...),
+   `--reps` times; pgbench runs the same booking transaction as the raw floor.
+5. After each write scenario: no response >= 500, holds <= capacity,
+   inventory clean. Results: bench/results.json and a printed table.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import loadgen
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+LUA = BENCH / "lua"
+PY = sys.executable
+PG = "postgres://postgres@127.0.0.1:5432"
+NUVIO_DB, BASELINE_DB = "nuvio_bench", "nuvio_bench_baseline"
+REDIS_URL = "redis://127.0.0.1:6379/3"
+NUVIO_PORT, BASELINE_PORT = 8100, 8200
+USERS = 20_000
+SPREAD = 1_000
+CATALOG = 100_000
+SELLOUT_CAPACITY, SELLOUT_REQUESTS = 5_000, 20_000
+MEMORY_REQUESTS = 20_000
+
+NUVIO_ENV = {
+    "DATABASE_URL": f"{PG}/{NUVIO_DB}",
+    "REDIS_URL": REDIS_URL,
+    "DJANGO_SECRET_KEY": "bench-only-secret-key-not-used-anywhere-else-0123456789",
+    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    # Behind a load balancer the generator's one IP stands for many clients:
+    # raise the per-IP and read rates; the per-user write rate stays default.
+    "NUVIO_THROTTLE_RATES": "auth=100000/min,register=100000/min,read=10000000/min",
+    "GUNICORN_MAX_REQUESTS": "0",  # measure memory growth without recycling
+    "NUVIO_LOG_LEVEL": "WARNING",
+}
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def sh(*args, env=None, check=True, capture=False, cwd=ROOT):
+    return subprocess.run(
+        args,
+        env={**os.environ, **(env or {})},
+        check=check,
+        cwd=cwd,
+        text=True,
+        capture_output=capture,
+    )
+
+
+def recreate_database(name: str) -> None:
+    sh("dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", name)
+    sh("createdb", "-h", "127.0.0.1", "-U", "postgres", name)
+
+
+# --- data ------------------------------------------------------------------------
+
+WORDS_A = (
+    "Amber Azure Blazing Bold Bright Cosmic Crimson Electric Emerald Golden Grand "
+    "Hidden Indigo Ivory Jade Lunar Magic Midnight Mighty Neon Noble Ocean Opal Pearl "
+    "Polar Purple Quiet Radiant Royal Ruby Rustic Sacred Scarlet Secret Silver Solar "
+    "Sonic Starry Stellar Summer Sunny Swift Velvet Vivid Wild Winter Wooden Young "
+    "Zesty"
+).split()
+WORDS_B = (
+    "Beats Carnival Circus Comedy Concert Dance Derby Drums Expo Fair Fest Fiesta "
+    "Gala Groove Harmony Jam Jazz Lab Lights Market Marathon Meetup Melody Mela Night "
+    "Opera Orchestra Parade Party Poetry Quiz Rally Raga Rhythm Rock Safari Session "
+    "Show Soiree Summit Symphony Talk Theatre Tour Trek Waves Workshop Yoga Zone"
+).split()
+CITIES = ("Mumbai Bengaluru Delhi Pune Chennai Hyderabad Kolkata Goa Jaipur Kochi").split()
+CATEGORIES = ("music conference workshop sports theatre comedy festival exhibition other").split()
+
+
+def catalog_sql(first: int, last: int, status: str = "published") -> str:
+    """Events first..last (1-based), named from the same generator whatever the range."""
+
+    def array(words):
+        return "(ARRAY[" + ",".join(f"'{w}'" for w in words) + "])"
+
+    a, b, cities, cats = array(WORDS_A), array(WORDS_B), array(CITIES), array(CATEGORIES)
+    return f"""
+    INSERT INTO events_event (id, name, description, category, venue_name, venue_address,
+        city, state, country, postal_code, starts_at, ends_at, capacity, tickets_taken,
+        price, currency, status, booking_enabled, max_tickets_per_user, refund_tiers,
+        created_at, updated_at)
+    SELECT md5('bench' || g)::uuid,
+           {a}[1 + g % {len(WORDS_A)}] || ' ' || {b}[1 + (g / {len(WORDS_A)}) % {len(WORDS_B)}]
+               || ' ' || {cities}[1 + g % {len(CITIES)}] || ' ' || g,
+           'An evening of ' || lower({b}[1 + (g * 31) % {len(WORDS_B)}]) || ' and '
+               || lower({a}[1 + (g * 17) % {len(WORDS_A)}]) || ' moments.',
+           {cats}[1 + g % {len(CATEGORIES)}],
+           'Hall ' || (g % 97), '', {cities}[1 + g % {len(CITIES)}], '', 'India', '',
+           now() + ((1 + g % 700) || ' days')::interval,
+           now() + ((1 + g % 700) || ' days')::interval + interval '3 hours',
+           100000, 0, (g % 50) * 100, 'INR', '{status}', true, 100, '', now(), now()
+    FROM generate_series({first}, {last}) AS g
+    """
+
+
+def load_nuvio_data():
+    """Users with tokens and the events the scenarios need; returns their ids."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from django.contrib.auth.hashers import make_password
+    from django.db import connection
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+
+    from accounts.models import User
+    from events.models import Event
+
+    password = make_password(None)
+    for start in range(0, USERS, 5000):
+        users = User.objects.bulk_create(
+            [
+                User(email=f"u{i}@bench.test", name=f"User {i}", password=password)
+                for i in range(start, min(start + 5000, USERS))
+            ]
+        )
+        Token.objects.bulk_create([Token(user=u, key=Token.generate_key()) for u in users])
+    tokens = list(Token.objects.values_list("key", flat=True))
+    starts = timezone.now() + dt.timedelta(days=60)
+
+    def event(name, capacity):
+        return Event.objects.create(
+            name=name,
+            venue_name="Bench Arena",
+            city="Pune",
+            starts_at=starts,
+            ends_at=starts + dt.timedelta(hours=4),
+            capacity=capacity,
+            price=Decimal("999.00"),
+            status="published",
+            max_tickets_per_user=100,
+        )
+
+    hot = event("Hot Flash Sale", 1_000_000)
+    sellouts = [event(f"Sell-out {i}", SELLOUT_CAPACITY) for i in range(4)]
+    with connection.cursor() as cursor:
+        cursor.execute(catalog_sql(1, SPREAD))
+        cursor.execute("VACUUM ANALYZE events_event")
+    spread = [
+        str(e) for e in Event.objects.filter(name__regex=r" [0-9]+$").values_list("id", flat=True)
+    ]
+    return {
+        "tokens": tokens,
+        "hot": str(hot.pk),
+        "sellouts": [str(e.pk) for e in sellouts],
+        "spread": spread,
+    }
+
+
+def load_catalog():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(catalog_sql(SPREAD + 1, CATALOG))
+    # VACUUM also merges the GIN index's pending list, as autovacuum would soon.
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE events_event")
+
+
+def check_writes(event_ids: list[str]) -> dict:
+    from django.db.models import Q, Sum
+
+    from bookings.inventory import inventory_problems
+    from bookings.models import Booking
+    from events.models import Event
+
+    problems = inventory_problems(event_ids=event_ids)
+    over = 0
+    for event in Event.objects.filter(pk__in=event_ids):
+        live = Booking.objects.filter(event=event).filter(Q(status="held") | Q(status="confirmed"))
+        taken = live.aggregate(n=Sum("quantity"))["n"] or 0
+        over += max(0, taken - event.capacity)
+    return {"inventory_problems": len(problems), "oversold_tickets": over}
+
+
+# --- processes -------------------------------------------------------------------
+
+
+class Stack:
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.logdir = Path(tempfile.mkdtemp(prefix="nuvio-bench-"))
+
+    def start(self, name, args, env, cwd=ROOT):
+        out = open(self.logdir / f"{name}.log", "w")  # noqa: SIM115 (lives as long as the process)
+        self.procs[name] = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def start_all(self):
+        gunicorn = str(Path(PY).with_name("gunicorn"))
+        celery = str(Path(PY).with_name("celery"))
+        web_env = {
+            **NUVIO_ENV,
+            "WEB_CONCURRENCY": str(self.workers),
+            "GUNICORN_BIND": f"127.0.0.1:{NUVIO_PORT}",
+        }
+        self.start("nuvio-web", [gunicorn, "nuvio.wsgi:application"], web_env)
+        self.start(
+            "worker",
+            [celery, "-A", "nuvio", "worker", "--concurrency", "1", "--loglevel", "WARNING"],
+            NUVIO_ENV,
+        )
+        self.start(
+            "beat",
+            [
+                celery,
+                "-A",
+                "nuvio",
+                "beat",
+                "--loglevel",
+                "WARNING",
+                "--schedule",
+                str(self.logdir / "beat-schedule"),
+            ],
+            NUVIO_ENV,
+        )
+        self.start(
+            "baseline-web",
+            [
+                gunicorn,
+                "wsgi:application",
+                "--workers",
+                str(self.workers),
+                "--bind",
+                f"127.0.0.1:{BASELINE_PORT}",
+                "--worker-class",
+                "sync",
+                "--keep-alive",
+                "5",
+            ],
+            {
+                "BASELINE_DATABASE_URL": f"{PG}/{BASELINE_DB}",
+                "PYTHONPATH": str(BENCH / "baseline"),
+                "DJANGO_SETTINGS_MODULE": "settings",
+            },
+            cwd=BENCH / "baseline",
+        )
+        for port, path in ((NUVIO_PORT, "/healthz"), (BASELINE_PORT, "/hello/")):
+            wait_http(f"http://127.0.0.1:{port}{path}")
+
+    def web_worker_pids(self) -> list[int]:
+        master = self.procs["nuvio-web"].pid
+        out = sh("pgrep", "-P", str(master), capture=True, check=False).stdout.split()
+        return [int(pid) for pid in out]
+
+    def stop(self):
+        for proc in self.procs.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def rss_kib(pids: list[int]) -> list[int]:
+    sizes = []
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                sizes.append(int(line.split()[1]))
+    return sizes
+
+
+# --- load ------------------------------------------------------------------------
+
+
+def write_lines(name: str, values) -> str:
+    path = Path(tempfile.gettempdir()) / f"nuvio-bench-{name}.txt"
+    path.write_text("\n".join(values) + "\n")
+    return str(path)
+
+
+def wrk(port: int, script: str, connections: int, duration: float, env: dict, limit: int = 0):
+    threads = 2
+    result = sh(
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA / script),
+        f"http://127.0.0.1:{port}",
+        env={
+            "BENCH_LUA_DIR": str(LUA),
+            "BENCH_THREADS": str(threads),
+            "BENCH_REQUEST_LIMIT": str(limit),
+            **env,
+        },
+        capture=True,
+    )
+    line = next(line for line in result.stdout.splitlines() if line.startswith("JSON "))
+    data = json.loads(line[5:])
+    data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
+    data["5xx"] = sum(n for code, n in data["statuses"].items() if code.startswith("5"))
+    return data
+
+
+def pgbench(script: str, clients: int, duration: float) -> float:
+    result = sh(
+        "pgbench",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-n",
+        "-c",
+        str(clients),
+        "-j",
+        "2",
+        "-T",
+        str(int(duration)),
+        "-f",
+        str(BENCH / "baseline" / script),
+        BASELINE_DB,
+        capture=True,
+    )
+    for line in result.stdout.splitlines():
+        if line.startswith("tps ="):
+            return float(line.split()[2])
+    raise RuntimeError(result.stdout + result.stderr)
+
+
+def summarize(values: list[float]) -> dict:
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "runs": values,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Nuvio vs baseline, side by side.")
+    parser.add_argument(
+        "--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 5))
+    )
+    parser.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", 3)))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 4)))
+    parser.add_argument("--smoke", action="store_true", help="tiny numbers: checks the harness")
+    parser.add_argument("--output", default=str(BENCH / "results.json"))
+    args = parser.parse_args()
+    global USERS, SPREAD, CATALOG, SELLOUT_CAPACITY, SELLOUT_REQUESTS, MEMORY_REQUESTS
+    if args.smoke:
+        USERS, SPREAD, CATALOG = 200, 50, 300
+        SELLOUT_CAPACITY, SELLOUT_REQUESTS, MEMORY_REQUESTS = 50, 200, 300
+    for tool in ("wrk", "pgbench", "psql", "createdb"):
+        if not shutil.which(tool):
+            raise SystemExit(f"bench needs {tool} (apt-get install wrk postgresql-client)")
+
+    started = time.time()
+    log("fresh databases")
+    recreate_database(NUVIO_DB)
+    recreate_database(BASELINE_DB)
+    sh(
+        "psql",
+        "-q",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-f",
+        str(BENCH / "baseline" / "schema.sql"),
+        BASELINE_DB,
+    )
+    sh("redis-cli", "-n", "3", "flushdb", capture=True)
+    os.environ.update(NUVIO_ENV)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "nuvio.settings"
+    sh(PY, "manage.py", "migrate", "-v0", env=NUVIO_ENV)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    log(f"data: {USERS} users with tokens, hot + {SPREAD} spread + sell-out events")
+    data = load_nuvio_data()
+    files = {
+        "tokens": write_lines("tokens", data["tokens"]),
+        "hot": write_lines("hot", [data["hot"]]),
+        "spread": write_lines("spread", data["spread"]),
+        "baseline_hot": write_lines("baseline-hot", ["1"]),
+        "baseline_spread": write_lines("baseline-spread", [str(i) for i in range(2, 1002)]),
+        "list": write_lines("list", ["/api/events/"]),
+        "hello": write_lines("hello", ["/hello/"]),
+        "baseline_list": write_lines("baseline-list", ["/events/"]),
+        "detail": write_lines("detail", [f"/api/events/{e}/" for e in data["spread"]]),
+        # Specific searches (what someone looking for one event types) and a broad one.
+        "search": write_lines(
+            "search",
+            [
+                f"/api/events/?search={a}+{b}"
+                for a, b in zip(WORDS_A[::3], WORDS_B[::2], strict=False)
+            ],
+        ),
+        "search_broad": write_lines("search-broad", ["/api/events/?search=jazz"]),
+    }
+
+    stack = Stack(args.workers)
+    results: dict = {"scenarios": {}, "checks": {}}
+    try:
+        log(f"starting the stacks ({args.workers} sync workers each), logs in {stack.logdir}")
+        stack.start_all()
+        d, reps = args.duration, args.reps
+        reserve = {"BENCH_TOKENS": files["tokens"]}
+
+        def nuvio_reserve(events_file, conns):
+            return wrk(
+                NUVIO_PORT, "reserve.lua", conns, d, {**reserve, "BENCH_EVENTS": events_file}
+            )
+
+        def base_book(events_file, conns):
+            return wrk(BASELINE_PORT, "baseline_book.lua", conns, d, {"BENCH_EVENTS": events_file})
+
+        def get(port, paths_file, conns=32, nonce=False):
+            env = {"BENCH_PATHS": paths_file, **({"BENCH_NONCE": "1"} if nonce else {})}
+            return wrk(port, "get.lua", conns, d, env)
+
+        pairs = {
+            "hot_reserve_32": (
+                lambda: nuvio_reserve(files["hot"], 32),
+                lambda: base_book(files["baseline_hot"], 32),
+            ),
+            "hot_reserve_128": (
+                lambda: nuvio_reserve(files["hot"], 128),
+                lambda: base_book(files["baseline_hot"], 128),
+            ),
+            "spread_reserve_32": (
+                lambda: nuvio_reserve(files["spread"], 32),
+                lambda: base_book(files["baseline_spread"], 32),
+            ),
+            "list_cached": (
+                lambda: get(NUVIO_PORT, files["list"]),
+                lambda: get(BASELINE_PORT, files["hello"]),
+            ),
+            "list_20_rows": (
+                lambda: get(NUVIO_PORT, files["list"]),
+                lambda: get(BASELINE_PORT, files["baseline_list"]),
+            ),
+        }
+        solo = {
+            "detail": lambda: get(NUVIO_PORT, files["detail"]),
+            "search_1k": lambda: get(NUVIO_PORT, files["search"], nonce=True),
+            "search_broad_1k": lambda: get(NUVIO_PORT, files["search_broad"], nonce=True),
+        }
+        log("warm-up")
+        wrk(NUVIO_PORT, "get.lua", 8, 1, {"BENCH_PATHS": files["list"]})
+        wrk(BASELINE_PORT, "get.lua", 8, 1, {"BENCH_PATHS": files["hello"]})
+
+        raw: dict = {name: {"nuvio": [], "baseline": []} for name in pairs}
+        raw.update({name: {"nuvio": []} for name in solo})
+        for rep in range(reps):
+            log(f"repetition {rep + 1}/{reps}")
+            for name, (nuvio_run, base_run) in pairs.items():
+                raw[name]["nuvio"].append(nuvio_run())
+                raw[name]["baseline"].append(base_run())
+            for name, run in solo.items():
+                raw[name]["nuvio"].append(run())
+
+        log("pgbench: the raw booking transaction")
+        raw["pgbench_hot"] = {"pgbench": [pgbench("pgbench_hot.sql", 32, d) for _ in range(reps)]}
+        raw["pgbench_spread"] = {
+            "pgbench": [pgbench("pgbench_spread.sql", 32, d) for _ in range(reps)]
+        }
+        results["checks"]["after_reserves"] = check_writes([data["hot"], *data["spread"]])
+
+        log(f"sell-out: capacity {SELLOUT_CAPACITY}, {SELLOUT_REQUESTS} requests")
+        sellouts = []
+        for rep in range(min(reps, len(data["sellouts"]))):
+            event_id = data["sellouts"][rep]
+            run = loadgen.run(
+                "127.0.0.1",
+                NUVIO_PORT,
+                reserve_request(data["tokens"], [event_id], f"s{rep}"),
+                SELLOUT_REQUESTS,
+                128,
+            )
+            run["5xx"] = sum(n for code, n in run["statuses"].items() if code.startswith("5"))
+            run.update(sellout_facts(event_id))
+            run["check"] = check_writes([event_id])
+            sellouts.append(run)
+        results["sellout"] = sellouts
+
+        log(f"catalog: {CATALOG} events")
+        load_catalog()
+        for name, paths in (
+            ("search_100k", files["search"]),
+            ("search_broad_100k", files["search_broad"]),
+        ):
+            raw[name] = {"nuvio": [get(NUVIO_PORT, paths, nonce=True) for _ in range(reps)]}
+        raw["list_cached_100k"] = {"nuvio": [get(NUVIO_PORT, files["list"]) for _ in range(reps)]}
+
+        log(f"memory: web worker RSS around {MEMORY_REQUESTS} requests")
+        pids = stack.web_worker_pids()
+        before = rss_kib(pids)
+        half = MEMORY_REQUESTS // 2
+        details = [f"/api/events/{e}/" for e in data["spread"]]
+        mem_runs = [
+            loadgen.run(
+                "127.0.0.1",
+                NUVIO_PORT,
+                reserve_request(data["tokens"], data["spread"], "m"),
+                half,
+                32,
+            ),
+            loadgen.run(
+                "127.0.0.1",
+                NUVIO_PORT,
+                lambda i: ("GET", details[i % len(details)], {}, None),
+                half,
+                32,
+            ),
+        ]
+        for run in mem_runs:
+            run["5xx"] = sum(n for code, n in run["statuses"].items() if code.startswith("5"))
+        after = rss_kib(pids)
+        results["memory"] = {
+            "requests": sum(r["requests"] for r in mem_runs),
+            "rss_before_kib": before,
+            "rss_after_kib": after,
+            "growth": (sum(after) - sum(before)) / sum(before),
+            "5xx": sum(r["5xx"] for r in mem_runs),
+        }
+        results["checks"]["final"] = check_writes([data["hot"], *data["spread"], *data["sellouts"]])
+    finally:
+        stack.stop()
+
+    results["raw"] = raw
+    results["scenarios"] = {
+        name: {
+            side: summarize([r["rps"] if isinstance(r, dict) else r for r in runs])
+            for side, runs in sides.items()
+        }
+        for name, sides in raw.items()
+    }
+    for name in ("search_1k", "search_100k", "search_broad_1k", "search_broad_100k", "detail"):
+        results["scenarios"][name]["nuvio_p95_ms"] = summarize(
+            [r["p95_ms"] for r in raw[name]["nuvio"]]
+        )
+    results["errors_5xx"] = (
+        sum(
+            r["5xx"]
+            for sides in raw.values()
+            for runs in sides.values()
+            for r in runs
+            if isinstance(r, dict)
+        )
+        + sum(r["5xx"] for r in results["sellout"])
+        + results["memory"]["5xx"]
+    )
+    results["ratios"] = ratios(results)
+    results["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "postgres": sh(
+            "psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", "show server_version", capture=True
+        ).stdout.strip(),
+        "workers": args.workers,
+        "duration_s": args.duration,
+        "reps": args.reps,
+        "smoke": args.smoke,
+        "elapsed_s": round(time.time() - started, 1),
+    }
+    Path(args.output).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(table(results))
+    ok = (
+        results["errors_5xx"] == 0
+        and all(
+            c["inventory_problems"] == 0 and c["oversold_tickets"] == 0
+            for c in results["checks"].values()
+        )
+        and all(
+            s["holds"] == SELLOUT_CAPACITY and s["check"]["inventory_problems"] == 0
+            for s in results["sellout"]
+        )
+    )
+    log(f"done in {results['machine']['elapsed_s']} s: {'OK' if ok else 'GUARANTEE BROKEN'}")
+    return 0 if ok else 1
+
+
+def reserve_request(tokens: list[str], events: list[str], tag: str):
+    """Requests like reserve.lua's: rotating users, 1 ticket, a fresh Idempotency-Key."""
+    stamp = int(time.time())
+
+    def make(index: int):
+        headers = {
+            "Authorization": f"Token {tokens[(index * 7 + 3) % len(tokens)]}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": f"bench-{tag}-{stamp}-{index}",
+        }
+        body = json.dumps({"event": events[index % len(events)], "quantity": 1})
+        return "POST", "/api/bookings/", headers, body
+
+    return make
+
+
+def sellout_facts(event_id: str) -> dict:
+    from django.db.models import Max, Min
+
+    from bookings.models import Booking
+
+    rows = Booking.objects.filter(event_id=event_id)
+    span = rows.aggregate(first=Min("created_at"), last=Max("created_at"))
+    holds = rows.filter(status="held").count()
+    seconds = (span["last"] - span["first"]).total_seconds() if span["first"] else None
+    return {"holds": holds, "seconds_to_sell_out": seconds}
+
+
+def ratios(results: dict) -> dict:
+    s = results["scenarios"]
+
+    def med(name, side="nuvio"):
+        return s[name][side]["median"]
+
+    return {
+        "hot_reserve_vs_baseline_32": med("hot_reserve_32") / med("hot_reserve_32", "baseline"),
+        "hot_reserve_vs_baseline_128": med("hot_reserve_128") / med("hot_reserve_128", "baseline"),
+        "hot_vs_spread_nuvio": med("hot_reserve_32") / med("spread_reserve_32"),
+        "hot_vs_spread_baseline": med("hot_reserve_32", "baseline")
+        / med("spread_reserve_32", "baseline"),
+        "cached_list_vs_baseline_hello": med("list_cached") / med("list_cached", "baseline"),
+        "search_p95_100k_vs_1k": s["search_100k"]["nuvio_p95_ms"]["median"]
+        / s["search_1k"]["nuvio_p95_ms"]["median"],
+        "search_broad_p95_100k_vs_1k": s["search_broad_100k"]["nuvio_p95_ms"]["median"]
+        / s["search_broad_1k"]["nuvio_p95_ms"]["median"],
+        "rss_growth": results["memory"]["growth"],
+        "hot_reserve_vs_pgbench_32": med("hot_reserve_32") / med("pgbench_hot", "pgbench"),
+    }
+
+
+def table(results: dict) -> str:
+    s, r = results["scenarios"], results["ratios"]
+    lines = [
+        "",
+        "| scenario | Nuvio req/s (median, min–max) | baseline req/s | ratio |",
+        "|---|---|---|---|",
+    ]
+
+    def fmt(summary):
+        return f"{summary['median']:,.0f} ({summary['min']:,.0f}–{summary['max']:,.0f})"
+
+    for name, sides in s.items():
+        if name.startswith("pgbench"):
+            lines.append(f"| {name} (raw SQL, TPS) | | {fmt(sides['pgbench'])} | |")
+            continue
+        nuvio = fmt(sides["nuvio"])
+        base = fmt(sides["baseline"]) if "baseline" in sides else ""
+        ratio = f"{sides['nuvio']['median'] / sides['baseline']['median']:.2f}×" if base else ""
+        extra = f", p95 {sides['nuvio_p95_ms']['median']:.1f} ms" if "nuvio_p95_ms" in sides else ""
+        lines.append(f"| {name} | {nuvio}{extra} | {base} | {ratio} |")
+    for i, run in enumerate(results["sellout"], 1):
+        lines.append(
+            f"| sell-out #{i} | {run['holds']} holds of {SELLOUT_CAPACITY}, "
+            f"sold out in {run['seconds_to_sell_out']:.2f} s, statuses {run['statuses']} | | |"
+        )
+    m = results["memory"]
+    lines.append(
+        f"| memory | RSS {sum(m['rss_before_kib']) // 1024} → {sum(m['rss_after_kib']) // 1024} MiB"
+        f" over {m['requests']:,} requests ({m['growth']:+.1%}) | | |"
+    )
+    lines += ["", "| target | measured | goal |", "|---|---|---|"]
+    goals = [
+        ("hot reserve vs baseline, 32 conns", r["hot_reserve_vs_baseline_32"], "≥ 1.0×"),
+        ("hot reserve vs baseline, 128 conns", r["hot_reserve_vs_baseline_128"], ""),
+        ("hot / spread reserve (Nuvio)", r["hot_vs_spread_nuvio"], "≥ 0.9"),
+        ("cached list vs baseline JSON hello", r["cached_list_vs_baseline_hello"], "≥ 0.5×"),
+        ("search p95, 100k vs 1k events", r["search_p95_100k_vs_1k"], "≤ 2×"),
+        ("broad search p95, 100k vs 1k (info)", r["search_broad_p95_100k_vs_1k"], ""),
+        ("web worker RSS growth", r["rss_growth"], "≤ 5 %"),
+    ]
+    for label, value, goal in goals:
+        shown = f"{value:+.1%}" if "RSS" in label else f"{value:.2f}"
+        lines.append(f"| {label} | {shown} | {goal} |")
+    lines.append(f"\n5xx responses: {results['errors_5xx']}; checks: {results['checks']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
