@@ -115,7 +115,7 @@ def catalog_sql(first: int, last: int, status: str = "published") -> str:
     INSERT INTO events_event (id, name, description, category, venue_name, venue_address,
         city, state, country, postal_code, starts_at, ends_at, capacity, tickets_taken,
         price, currency, status, booking_enabled, max_tickets_per_user, refund_tiers,
-        created_at, updated_at)
+        waitlist_waiting, created_at, updated_at)
     SELECT md5('bench' || g)::uuid,
            {a}[1 + g % {len(WORDS_A)}] || ' ' || {b}[1 + (g / {len(WORDS_A)}) % {len(WORDS_B)}]
                || ' ' || {cities}[1 + g % {len(CITIES)}] || ' ' || g,
@@ -125,7 +125,7 @@ def catalog_sql(first: int, last: int, status: str = "published") -> str:
            'Hall ' || (g % 97), '', {cities}[1 + g % {len(CITIES)}], '', 'India', '',
            now() + ((1 + g % 700) || ' days')::interval,
            now() + ((1 + g % 700) || ' days')::interval + interval '3 hours',
-           100000, 0, (g % 50) * 100, 'INR', '{status}', true, 100, '', now(), now()
+           100000, 0, (g % 50) * 100, 'INR', '{status}', true, 100, '', 0, now(), now()
     FROM generate_series({first}, {last}) AS g
     """
 
@@ -622,6 +622,8 @@ def main() -> int:
     }
     Path(args.output).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(table(results))
+    if not args.smoke:
+        update_performance_doc(results)
     ok = (
         results["errors_5xx"] == 0
         and all(
@@ -651,6 +653,24 @@ def reserve_request(tokens: list[str], events: list[str], tag: str):
         return "POST", "/api/bookings/", headers, body
 
     return make
+
+
+def update_performance_doc(results: dict) -> None:
+    """Put the latest table into docs/performance.md, between its markers."""
+    doc = ROOT / "docs" / "performance.md"
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    machine = results["machine"]
+    block = (
+        f"{start}\nLatest run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{machine['cpus']} CPUs, PostgreSQL {machine['postgres']}, Python {machine['python']}, "
+        f"{machine['workers']} gunicorn sync workers each, {machine['reps']} × "
+        f"{machine['duration_s']:.0f} s per scenario, {machine['elapsed_s']:.0f} s in all.\n"
+        f"{table(results)}\n{end}"
+    )
+    text = doc.read_text() if doc.exists() else f"# Performance\n\n{start}\n{end}\n"
+    before, _, rest = text.partition(start)
+    _, _, after = rest.partition(end)
+    doc.write_text(before + block + after)
 
 
 def sellout_facts(event_id: str) -> dict:

@@ -10,9 +10,11 @@ from bookings.models import (
     Booking,
     CheckInScan,
     IdempotencyRecord,
+    Notification,
     Payment,
     Refund,
     Ticket,
+    WaitlistEntry,
 )
 from nuvio.errors import NuvioError
 
@@ -184,8 +186,8 @@ class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["key", "user", "scope", "response_status", "resource_id", "created_at"]
-    list_filter = ["scope", "response_status"]
+    list_display = ["key", "user", "scope", "resource_id", "created_at"]
+    list_filter = ["scope"]
     list_select_related = ["user"]
     search_fields = ["key", "user__email", "=resource_id"]
     date_hierarchy = "created_at"
@@ -199,4 +201,24 @@ class CheckInScanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["result", "event"]
     list_select_related = ["event", "staff"]
     search_fields = ["code", "staff__email", "event__name"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(WaitlistEntry)
+class WaitlistEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Waiting lists: served by ``bookings.waitlist`` only, never by hand."""
+
+    list_display = ["id", "event", "user", "quantity", "status", "created_at", "offered_booking"]
+    list_filter = ["status", ("event", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["event", "user"]
+    search_fields = ["=id", "user__email", "event__name", "=offered_booking__id"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["created_at", "user", "kind", "event", "booking_id", "read_at", "emailed_at"]
+    list_filter = ["kind"]
+    list_select_related = ["user", "event"]
+    search_fields = ["user__email", "=booking__id", "event__name", "dedupe_key"]
     date_hierarchy = "created_at"

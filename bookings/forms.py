@@ -20,6 +20,22 @@ class ReserveForm(forms.Form):
     )
 
 
+class WaitlistJoinForm(forms.Form):
+    """The sold-out event page's form: which event and how many tickets to wait for."""
+
+    event = forms.UUIDField(error_messages={"invalid": "That event could not be found."})
+    quantity = forms.IntegerField(
+        min_value=1,
+        max_value=MAX_QUANTITY,
+        error_messages={
+            "required": "Choose how many tickets you want to wait for.",
+            "invalid": "Choose how many tickets you want, as a whole number.",
+            "min_value": "Choose at least 1 ticket.",
+            "max_value": f"You can wait for at most {MAX_QUANTITY} tickets.",
+        },
+    )
+
+
 class CardNumberInput(forms.TextInput):
     """A text box that never renders its value: a card number typed once is
     not sent back in the page (nor kept in caches or the browser's history)."""

@@ -1,23 +1,35 @@
 """``Idempotency-Key`` for the booking writes (reserve and pay).
 
-Per user and key, kept NUVIO_IDEMPOTENCY_TTL_HOURS: the first request leaves
-a record ("running"), its answer is stored when it ends; a retry with the same
-key and body gets that answer back and creates nothing; the same key with
-another body, or while the first is still running, is 409
-``idempotency_conflict``. A record left "running" by a process that died is
-taken over after NUVIO_IDEMPOTENCY_STALE_SECONDS; if that process had already
-created its booking (``resource_id``), the retry replays it.
+Per user and key, for NUVIO_IDEMPOTENCY_TTL_HOURS: a retry with the same key
+and body gets the first answer back and creates nothing; the same key with
+another body, or while the first request is still running, is 409
+``idempotency_conflict``.
+
+Two stores, each doing what it is good at:
+
+- The **cache** (Redis) holds the claim ("running", with the request's
+  fingerprint) and then the stored answer, so a request with a key costs two
+  cache round trips and no database commit of its own. A claim older than
+  NUVIO_IDEMPOTENCY_STALE_SECONDS belonged to a process that died and may be
+  taken over.
+- The **database** keeps, for every hold that was created, an
+  ``IdempotencyRecord`` written in the very transaction that creates the hold
+  (unique per user and key). If the cache lost the answer (a crash between
+  commit and storing it, a Redis restart), the retry's own insert collides
+  with that row and the retry replays the booking instead of creating a
+  second one. Payment needs no such row: a paid booking refuses a second
+  payment before any card is charged.
 """
 
-import datetime as dt
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from functools import wraps
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
@@ -25,13 +37,22 @@ from bookings.models import IdempotencyRecord
 from nuvio.errors import IdempotencyConflict, Invalid
 
 HEADER = "Idempotency-Key"
+RUNNING = "running"
 
 
-@dataclass
-class Replay:
-    status: int
-    body: dict | None
-    resource_id: object | None
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    request_hash: str
+    cache_key: str
+
+
+class AlreadyReserved(Exception):
+    """The hold for this key exists already (its id in ``booking_id``)."""
+
+    def __init__(self, booking_id):
+        super().__init__(str(booking_id))
+        self.booking_id = booking_id
 
 
 def fingerprint(method: str, path: str, body) -> str:
@@ -41,111 +62,85 @@ def fingerprint(method: str, path: str, body) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def idempotency_begin(*, user, key: str, request_hash: str, scope: str, now=None):
-    """Claim ``key`` for a request. Returns ``(record, None)`` to go ahead, or
-    ``(None, Replay)`` to answer with the stored response. Raises
-    ``IdempotencyConflict``."""
-    now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            return IdempotencyRecord.objects.create(
-                user=user, key=key, scope=scope, request_hash=request_hash, created_at=now
-            ), None
-    except IntegrityError:
-        pass
-    existing = IdempotencyRecord.objects.filter(user=user, key=key).first()
-    if existing is None:  # deleted in between (cleanup): try once more
-        return idempotency_begin(user=user, key=key, request_hash=request_hash, scope=scope)
-    expired = existing.created_at <= now - dt.timedelta(hours=settings.NUVIO_IDEMPOTENCY_TTL_HOURS)
-    if expired:
-        return _take_over(existing, request_hash=request_hash, scope=scope, now=now, fresh=True)
-    if existing.request_hash != request_hash:
+def _cache_key(user_id, key: str) -> str:
+    digest = hashlib.sha256(key.encode()).hexdigest()[:40]
+    return f"idem:{user_id}:{digest}"
+
+
+def idempotency_begin(*, user, key: str, request_hash: str) -> tuple[Claim, dict | None]:
+    """Claim ``key``: returns the claim and, for a retry of a finished request,
+    its stored answer ``{"status", "body"}``. Raises ``IdempotencyConflict``."""
+    claim = Claim(key=key, request_hash=request_hash, cache_key=_cache_key(user.pk, key))
+    marker = {"hash": request_hash, "state": RUNNING, "since": time.time()}
+    ttl = settings.NUVIO_IDEMPOTENCY_TTL_HOURS * 3600
+    if cache.add(claim.cache_key, marker, ttl):
+        return claim, None
+    existing = cache.get(claim.cache_key)
+    if existing is None:
+        # Gone in between, or the cache is unreachable: go ahead; a hold
+        # created for this key already is still caught by the database.
+        return claim, None
+    if existing["hash"] != request_hash:
         raise IdempotencyConflict(
             "This Idempotency-Key was already used with a different request.",
             details={"key": key},
         )
-    if existing.response_status is not None:
-        return None, Replay(existing.response_status, existing.response_body, existing.resource_id)
-    stale = existing.created_at <= now - dt.timedelta(
-        seconds=settings.NUVIO_IDEMPOTENCY_STALE_SECONDS
-    )
-    if not stale:
+    if existing["state"] != RUNNING:
+        return claim, {"status": existing["status"], "body": existing["body"]}
+    if time.time() - existing["since"] < settings.NUVIO_IDEMPOTENCY_STALE_SECONDS:
         raise IdempotencyConflict(
             "A request with this Idempotency-Key is still being processed.",
             details={"key": key},
         )
-    if existing.resource_id is not None:
-        return None, Replay(201, None, existing.resource_id)
-    return _take_over(existing, request_hash=request_hash, scope=scope, now=now, fresh=False)
+    cache.set(claim.cache_key, marker, ttl)  # the first request died: take over
+    return claim, None
 
 
-def _take_over(record, *, request_hash, scope, now, fresh):
-    changes = {"request_hash": request_hash, "scope": scope, "created_at": now}
-    if fresh:
-        changes.update(response_status=None, response_body=None, resource_id=None)
-    # Conditional on the version we read: of two retries racing, one wins.
-    won = IdempotencyRecord.objects.filter(pk=record.pk, created_at=record.created_at).update(
-        **changes
-    )
-    if not won:
-        raise IdempotencyConflict("A request with this Idempotency-Key is still being processed.")
-    record.refresh_from_db()
-    return record, None
-
-
-def idempotency_finish(record: IdempotencyRecord, response: Response) -> None:
+def idempotency_finish(claim: Claim, response: Response) -> None:
     if response.status_code >= 500:
         # A passing failure (busy, unavailable): let the client retry for real.
-        IdempotencyRecord.objects.filter(pk=record.pk).delete()
+        cache.delete(claim.cache_key)
         return
     body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
-    IdempotencyRecord.objects.filter(pk=record.pk).update(
-        response_status=response.status_code, response_body=body
-    )
+    stored = {"hash": claim.request_hash, "state": "done", "status": response.status_code}
+    stored["body"] = body
+    cache.set(claim.cache_key, stored, settings.NUVIO_IDEMPOTENCY_TTL_HOURS * 3600)
 
 
 def idempotency_cleanup(*, now=None) -> int:
-    """Delete records older than the retention time; returns how many."""
+    """Delete database records older than the retention time; returns how many."""
     now = now or timezone.now()
-    cutoff = now - dt.timedelta(hours=settings.NUVIO_IDEMPOTENCY_TTL_HOURS)
+    cutoff = now - timezone.timedelta(hours=settings.NUVIO_IDEMPOTENCY_TTL_HOURS)
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
     return deleted
 
 
-def idempotent(scope: str, replay_resource=None):
-    """Decorate a viewset action. ``replay_resource(view, resource_id)`` renders
-    a resource created by a request whose answer was never stored."""
+def idempotent(method):
+    """Decorate a viewset action: the claim is ``view.idempotency`` (or None)."""
 
-    def decorator(method):
-        @wraps(method)
-        def wrapper(view, request, *args, **kwargs):
-            key = request.headers.get(HEADER)
-            if key is None:
-                return method(view, request, *args, **kwargs)
-            if not 1 <= len(key) <= 255:
-                raise Invalid(
-                    "Idempotency-Key must be 1 to 255 characters.",
-                    details={HEADER: ["Must be 1 to 255 characters."]},
-                )
-            request_hash = fingerprint(request.method, request.path, request.data)
-            record, replay = idempotency_begin(
-                user=request.user, key=key, request_hash=request_hash, scope=scope
+    @wraps(method)
+    def wrapper(view, request, *args, **kwargs):
+        view.idempotency = None
+        key = request.headers.get(HEADER)
+        if key is None:
+            return method(view, request, *args, **kwargs)
+        if not 1 <= len(key) <= 255:
+            raise Invalid(
+                "Idempotency-Key must be 1 to 255 characters.",
+                details={HEADER: ["Must be 1 to 255 characters."]},
             )
-            if replay is not None:
-                if replay.body is None and replay_resource is not None:
-                    response = replay_resource(view, replay.resource_id)
-                else:
-                    response = Response(replay.body, status=replay.status)
-                response["Idempotent-Replayed"] = "true"
-                return response
-            view.idempotency_record = record
-            try:
-                response = method(view, request, *args, **kwargs)
-            except Exception as exc:
-                response = view.handle_exception(exc)
-            idempotency_finish(record, response)
+        request_hash = fingerprint(request.method, request.path, request.data)
+        claim, stored = idempotency_begin(user=request.user, key=key, request_hash=request_hash)
+        if stored is not None:
+            response = Response(stored["body"], status=stored["status"])
+            response["Idempotent-Replayed"] = "true"
             return response
+        view.idempotency = claim
+        try:
+            response = method(view, request, *args, **kwargs)
+        except Exception as exc:
+            response = view.handle_exception(exc)
+        idempotency_finish(claim, response)
+        return response
 
-        return wrapper
-
-    return decorator
+    return wrapper

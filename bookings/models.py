@@ -3,7 +3,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from events.models import Event
@@ -205,19 +206,15 @@ class Ticket(models.Model):
 
 
 class IdempotencyRecord(models.Model):
-    """The first answer to a request sent with an ``Idempotency-Key``, per user,
-    kept 24 hours so a retry gets the same answer and creates nothing new."""
+    """The hold an ``Idempotency-Key`` created, per user, written in the same
+    transaction as the hold and kept 24 hours: a retry whose answer the cache
+    lost replays this hold instead of making a second (``bookings.idempotency``)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     key = models.CharField(max_length=255)
     scope = models.CharField(max_length=100)
     request_hash = models.CharField(max_length=64)
-    # Set in the same transaction that creates the resource (a booking), so a
-    # retry after a crash between commit and storing the answer replays it
-    # instead of creating a second one.
-    resource_id = models.UUIDField(null=True, blank=True)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
+    resource_id = models.UUIDField()
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
@@ -262,3 +259,174 @@ class CheckInScan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.result} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+# --- waiting list ------------------------------------------------------------
+
+
+class WaitlistStatus(models.TextChoices):
+    WAITING = "waiting", "Waiting"
+    OFFERED = "offered", "Offered"  # a hold was made for the entry: pay it to keep it
+    FULFILLED = "fulfilled", "Fulfilled"  # the offered hold was paid
+    EXPIRED = "expired", "Expired"  # the offered hold ran out
+    CANCELLED = "cancelled", "Cancelled"  # left the list, or released the offered hold
+    CLOSED = "closed", "Closed"  # the event was cancelled, or the offer would break the limit
+
+
+ACTIVE_WAITLIST_STATUSES = [WaitlistStatus.WAITING, WaitlistStatus.OFFERED]
+
+
+class WaitlistEntryQuerySet(models.QuerySet):
+    def with_position(self) -> "WaitlistEntryQuerySet":
+        """Annotate ``position``: 1 for the first entry still waiting for its
+        event, 2 for the next...; None for an entry no longer waiting."""
+        ahead = (
+            WaitlistEntry.objects.filter(event=OuterRef("event"), status=WaitlistStatus.WAITING)
+            .filter(
+                Q(created_at__lt=OuterRef("created_at"))
+                | Q(created_at=OuterRef("created_at"), id__lt=OuterRef("id"))
+            )
+            .order_by()
+            .values("event")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
+        return self.annotate(
+            position=Case(
+                When(
+                    status=WaitlistStatus.WAITING,
+                    then=Coalesce(Subquery(ahead, output_field=IntegerField()), 0) + Value(1),
+                ),
+                default=None,
+                output_field=IntegerField(),
+            )
+        )
+
+
+class WaitlistEntry(models.Model):
+    """A user waiting for tickets of a sold-out event.
+
+    Served first come, first served (``bookings.waitlist``): when tickets come
+    back the entry gets a ``held`` booking (``offered_booking``) and becomes
+    ``offered``. A user has at most one active (waiting or offered) entry per
+    event. Rows change only under the event's row lock.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="waitlist_entries"
+    )
+    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="waitlist_entries")
+    quantity = models.PositiveSmallIntegerField()
+    status = models.CharField(
+        max_length=10, choices=WaitlistStatus.choices, default=WaitlistStatus.WAITING
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    offered_booking = models.OneToOneField(
+        Booking,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="waitlist_entry",
+    )
+    offered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WaitlistEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "waitlist entries"
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="waitlist_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(status__in=WaitlistStatus.values), name="waitlist_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=WaitlistStatus.OFFERED) | Q(offered_booking__isnull=False),
+                name="waitlist_offered_has_booking",
+            ),
+            # One active entry per user and event: joining twice is refused.
+            models.UniqueConstraint(
+                fields=["user", "event"],
+                condition=Q(status__in=ACTIVE_WAITLIST_STATUSES),
+                name="waitlist_one_active_per_user_event",
+            ),
+        ]
+        indexes = [
+            # Serving in order, and positions: an event's waiting entries by age.
+            models.Index(
+                fields=["event", "created_at", "id"],
+                condition=Q(status=WaitlistStatus.WAITING),
+                name="waitlist_waiting_in_order",
+            ),
+            models.Index(fields=["user", "-created_at"], name="waitlist_by_user_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.event_id} for {self.user_id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_WAITLIST_STATUSES
+
+
+# --- notifications -----------------------------------------------------------
+
+
+class NotificationKind(models.TextChoices):
+    BOOKING_CONFIRMED = "booking_confirmed", "Booking confirmed"
+    HOLD_EXPIRING = "hold_expiring", "Hold about to expire"
+    WAITLIST_OFFER = "waitlist_offer", "Waiting list offer"
+    BOOKING_CANCELLED = "booking_cancelled", "Booking cancelled"
+    EVENT_CANCELLED = "event_cancelled", "Event cancelled"
+
+
+class Notification(models.Model):
+    """Something a user should know, shown in the app and sent by e-mail.
+
+    Recorded in the transaction of the fact it tells (``bookings.notifications``);
+    ``dedupe_key`` names the fact, so it is never recorded twice, and
+    ``emailed_at`` is claimed before sending, so it is never e-mailed twice.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    message = models.TextField()
+    booking = models.ForeignKey(
+        Booking, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
+    )
+    event = models.ForeignKey(
+        Event, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
+    )
+    dedupe_key = models.CharField(max_length=150, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=NotificationKind.values), name="notification_kind_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="notification_by_user"),
+            # The header's unread badge: one COUNT on this index.
+            models.Index(
+                fields=["user"], condition=Q(read_at__isnull=True), name="notification_unread"
+            ),
+            # E-mails not sent yet (the sweeper task).
+            models.Index(
+                fields=["created_at"],
+                condition=Q(emailed_at__isnull=True),
+                name="notification_not_emailed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.user_id} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -14,6 +14,13 @@ processes):
   the beat task, or by the next reserve that needs its tickets, each exactly
   once because only a row still ``held`` can be released.
 - **No gateway call under a lock**, and money is never kept without a booking.
+- **The waiting list first.** Tickets that come back (``_give_back``) are
+  handed to the event's waiting list in the same transaction, under the event
+  lock (``bookings.waitlist``, a ``tickets_released`` receiver). While anyone
+  is still waiting (``Event.waitlist_waiting > 0``) no new buyer gets a ticket:
+  the fast path's ``UPDATE`` requires the counter to be 0, and the slow path
+  answers ``sold_out`` with ``available`` 0 (what is free is kept for the
+  people waiting).
 """
 
 import datetime as dt
@@ -23,13 +30,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import wraps
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
-from django.db.models import Q, Sum
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from accounts.models import User
 from bookings.gateway import GatewayError, get_gateway
+from bookings.idempotency import AlreadyReserved
 from bookings.models import (
+    ACTIVE_WAITLIST_STATUSES,
     Booking,
     BookingStatus,
     IdempotencyRecord,
@@ -38,13 +47,16 @@ from bookings.models import (
     Refund,
     RefundStatus,
     Ticket,
+    WaitlistEntry,
 )
 from bookings.signals import bookings_changed, tickets_released
+from events.cache import catalog_changed
 from events.models import Event, EventStatus
 from nuvio.env import parse_refund_tiers
 from nuvio.errors import (
     BookingClosed,
     HoldExpired,
+    IdempotencyConflict,
     Invalid,
     InvalidState,
     LimitExceeded,
@@ -111,7 +123,7 @@ _TAKE_SQL = f"""
 UPDATE {Event._meta.db_table}
    SET tickets_taken = tickets_taken + %s
  WHERE id = %s AND status = %s AND booking_enabled AND starts_at > %s
-   AND tickets_taken + %s <= capacity
+   AND tickets_taken + %s <= capacity AND waitlist_waiting = 0
 RETURNING id, name, starts_at, venue_name, city, price, currency, max_tickets_per_user
 """  # noqa: S608 (table names come from model metadata, values are parameters)
 
@@ -177,9 +189,38 @@ def _live_quantity(*, user: User, event_id, now: dt.datetime) -> int:
     return live.aggregate(n=Sum("quantity"))["n"] or 0
 
 
+def booking_hold_locked(
+    *, event: Event, user: User, quantity: int, now: dt.datetime
+) -> Booking | None:
+    """Hold ``quantity`` tickets of ``event`` for ``user``, the caller holding the
+    event's row lock and having checked that booking is open and the tickets
+    are free (the waiting list hands returned tickets on this way).
+
+    The same limit-checked insert and the same counter as ``booking_reserve``;
+    ``None`` (nothing written) when the user would go over the per-user limit.
+    """
+    if event.capacity - event.tickets_taken < quantity:
+        raise SoldOut(details={"available": event.capacity - event.tickets_taken})
+    booking = _insert_hold(
+        booking_id=uuid.uuid4(), user=user, event=event, quantity=quantity, now=now
+    )
+    if booking is None:
+        return None
+    event.tickets_taken += quantity
+    Event.objects.filter(pk=event.pk).update(tickets_taken=event.tickets_taken)
+    _announce(event.pk, [booking.pk], "reserved", now)
+    return booking
+
+
 @retry_on_conflict
 def booking_reserve(
-    *, user: User, event_id, quantity: int, now=None, idempotency_record_id=None
+    *,
+    user: User,
+    event_id,
+    quantity: int,
+    now=None,
+    idempotency_key: str | None = None,
+    request_hash: str = "",
 ) -> Booking:
     """Hold ``quantity`` tickets of an event for ``user`` for NUVIO_HOLD_SECONDS.
 
@@ -188,8 +229,11 @@ def booking_reserve(
     cancelled, booking disabled, started), ``LimitExceeded`` (held + confirmed
     over ``max_tickets_per_user``; details ``limit``, ``already_held``) or
     ``SoldOut`` (details ``available``). Nothing is written when it raises.
-    With ``idempotency_record_id`` the record learns the new booking's id in
-    the same transaction (written before the event lock is taken).
+
+    With ``idempotency_key`` the key is recorded with the new hold in the same
+    transaction (before the event lock is taken); if this user's key already
+    made a hold, nothing is written and ``AlreadyReserved`` names that hold
+    (``IdempotencyConflict`` if it was made by a different request).
     """
     now = now or timezone.now()
     try:
@@ -202,40 +246,88 @@ def booking_reserve(
             details={"quantity": [f"Must be between 1 and {MAX_QUANTITY}."]},
         )
     booking_id = uuid.uuid4()
-    with transaction.atomic():
-        if idempotency_record_id is not None:
-            IdempotencyRecord.objects.filter(pk=idempotency_record_id).update(
-                resource_id=booking_id
+    try:
+        with transaction.atomic():
+            if idempotency_key is not None:
+                IdempotencyRecord.objects.create(
+                    user=user,
+                    key=idempotency_key,
+                    scope="reserve",
+                    request_hash=request_hash,
+                    resource_id=booking_id,
+                    created_at=now,
+                )
+            # Fast path: one statement checks, locks and takes.
+            event = _take_capacity(event_id, quantity, now)
+            if event is None:
+                event = _reserve_slow_path(event_id=event_id, quantity=quantity, now=now, user=user)
+            booking = _insert_hold(
+                booking_id=booking_id, user=user, event=event, quantity=quantity, now=now
             )
-        # Fast path: one statement checks, locks and takes.
-        event = _take_capacity(event_id, quantity, now)
-        if event is None:
-            event = _reserve_slow_path(event_id=event_id, quantity=quantity, now=now, user=user)
-        booking = _insert_hold(
-            booking_id=booking_id, user=user, event=event, quantity=quantity, now=now
-        )
-        if booking is None:
-            already = _live_quantity(user=user, event_id=event.pk, now=now)
-            limit = event.max_tickets_per_user
-            raise LimitExceeded(
-                f"You may hold at most {limit} tickets for this event; you already have {already}.",
-                details={"limit": limit, "already_held": already},
-            )
-        _announce(event.pk, [booking.pk], "reserved", now)
+            if booking is None:
+                already = _live_quantity(user=user, event_id=event.pk, now=now)
+                limit = event.max_tickets_per_user
+                raise LimitExceeded(
+                    f"You may hold at most {limit} tickets for this event; you already have "
+                    f"{already}.",
+                    details={"limit": limit, "already_held": already},
+                )
+            _announce(event.pk, [booking.pk], "reserved", now)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        record = IdempotencyRecord.objects.filter(user=user, key=idempotency_key).first()
+        if record is None:
+            raise
+        if record.created_at <= now - dt.timedelta(hours=settings.NUVIO_IDEMPOTENCY_TTL_HOURS):
+            record.delete()  # an expired key may be used afresh
+            return booking_reserve(
+                user=user, event_id=event_id, quantity=quantity, now=now,
+                idempotency_key=idempotency_key, request_hash=request_hash,
+            )  # fmt: skip
+        if record.request_hash != request_hash:
+            raise IdempotencyConflict(
+                "This Idempotency-Key was already used with a different request.",
+                details={"key": idempotency_key},
+            ) from None
+        raise AlreadyReserved(record.resource_id) from None
     return booking
 
 
 def _reserve_slow_path(*, event_id, quantity: int, now: dt.datetime, user: User) -> Event:
     """Why the fast path failed: closed, unknown, or short of tickets. Lapsed
-    holds of the event are released first, so their tickets can be sold."""
-    event = Event.objects.select_for_update().filter(pk=event_id).first()
-    if event is None or (event.status == EventStatus.DRAFT and not user.is_staff):
+    holds of the event are released first, so their tickets can be sold.
+
+    The answers that need no lock are given without one: an unknown or closed
+    event, and a sell-out with no lapsed hold to release. So once an event is
+    sold out, refusing the rush behind it does not queue on its row lock.
+    """
+    peek = Event.objects.filter(pk=event_id).first()
+    if peek is None or (peek.status == EventStatus.DRAFT and not user.is_staff):
         raise Invalid("No such event.", details={"event": ["No such event."]})
+    reason = peek.booking_closed_reason(now)
+    if reason:
+        raise BookingClosed(reason)
+    short = peek.waitlist_waiting or peek.capacity - peek.tickets_taken < quantity
+    if short and not Booking.objects.lapsed_holds(now).filter(event_id=event_id).exists():
+        free = max(peek.capacity - peek.tickets_taken, 0)
+        if peek.waitlist_waiting:
+            message = "Sold out: returned tickets go to the waiting list." if free else "Sold out."
+            raise SoldOut(message, details={"available": 0})
+        message = "Sold out." if free == 0 else f"Only {free} tickets left."
+        raise SoldOut(message, details={"available": free})
+    event = Event.objects.select_for_update().get(pk=event_id)
     reason = event.booking_closed_reason(now)
     if reason:
         raise BookingClosed(reason)
-    if event.capacity - event.tickets_taken < quantity:
+    if event.waitlist_waiting or event.capacity - event.tickets_taken < quantity:
+        # Released tickets go to the waiting list first (same transaction).
         _release_lapsed_locked(event, now)
+    if event.waitlist_waiting:
+        # People are still waiting: whatever is free is kept for them.
+        free = event.capacity - event.tickets_taken
+        message = "Sold out." if free == 0 else "Sold out: returned tickets go to the waiting list."
+        raise SoldOut(message, details={"available": 0})
     available = event.capacity - event.tickets_taken
     if available < quantity:
         message = "Sold out." if available == 0 else f"Only {available} tickets left."
@@ -384,6 +476,7 @@ def _confirm_after_charge(*, booking_id, charge) -> Booking:
             if (
                 event.booking_closed_reason(now)
                 or event.capacity - event.tickets_taken < booking.quantity
+                or event.waitlist_waiting  # what is free is kept for the waiting list
             ):
                 raise HoldExpired("This hold expired and its tickets are gone.")
             event.tickets_taken += booking.quantity
@@ -524,26 +617,35 @@ def _cancel_locked(*, booking_id, now: dt.datetime, full_refund: bool) -> Refund
         booking.status = BookingStatus.CANCELLED
         booking.cancelled_at = now
         booking.save(update_fields=["status", "cancelled_at"])
+        refund = None
+        if status == BookingStatus.CONFIRMED:
+            refund = _void_and_refund(booking, event, now=now, full_refund=full_refund)
+        # Announced once the refund exists, so receivers (the notification of
+        # the cancellation) can tell it.
         _announce(event.pk, [booking.pk], "cancelled", now)
         _give_back(event, booking.quantity, now)
-        if status == BookingStatus.HELD:
-            return None
-        booking.tickets.filter(voided_at__isnull=True).update(voided_at=now)
-        payment = booking.payments.filter(status=PaymentStatus.SUCCEEDED).first()
-        if payment is None:
-            return None
-        percent = 100 if full_refund else refund_percent(event, now=now)
-        amount = refund_amount(payment.amount, percent)
-        return Refund.objects.create(
-            booking=booking,
-            payment=payment,
-            amount=amount,
-            percent=percent,
-            currency=payment.currency,
-            status=RefundStatus.PENDING if amount > 0 else RefundStatus.SUCCEEDED,
-            reason="event_cancelled" if full_refund else "cancelled",
-            created_at=now,
-        )
+        return refund
+
+
+def _void_and_refund(
+    booking: Booking, event: Event, *, now: dt.datetime, full_refund: bool
+) -> Refund | None:
+    booking.tickets.filter(voided_at__isnull=True).update(voided_at=now)
+    payment = booking.payments.filter(status=PaymentStatus.SUCCEEDED).first()
+    if payment is None:
+        return None
+    percent = 100 if full_refund else refund_percent(event, now=now)
+    amount = refund_amount(payment.amount, percent)
+    return Refund.objects.create(
+        booking=booking,
+        payment=payment,
+        amount=amount,
+        percent=percent,
+        currency=payment.currency,
+        status=RefundStatus.PENDING if amount > 0 else RefundStatus.SUCCEEDED,
+        reason="event_cancelled" if full_refund else "cancelled",
+        created_at=now,
+    )
 
 
 def refund_execute(*, refund_id) -> Refund:
@@ -589,4 +691,97 @@ def refunds_retry_pending(*, older_than_seconds: int = 30) -> int:
     )
     return sum(
         1 for refund_id in ids if refund_execute(refund_id=refund_id).status != RefundStatus.PENDING
+    )
+
+
+# --- event cancellation ------------------------------------------------------
+
+
+def _event_booking_done(booking_id) -> None:
+    """Called after each booking ``event_cancel_bookings`` has cancelled; tests
+    replace it to make the job die halfway."""
+
+
+def event_cancel_bookings(*, event_id, now=None, batch_size: int = 100) -> dict[str, int]:
+    """Carry out an event's cancellation: the event is ``cancelled`` (first,
+    under its lock, so no reserve succeeds from then on: ``booking_closed``),
+    its waiting list is closed, every hold is released and every confirmed
+    booking is cancelled with a **100 %** refund through ``booking_cancel``;
+    each holder is notified once (the ``event_cancelled`` notification of the
+    booking).
+
+    Bookings go a batch at a time, each in its own transaction, so a worker
+    dying halfway loses nothing: running this again picks up the bookings
+    still held or confirmed and sends any refund left pending. Nobody is
+    refunded twice: only a booking still live can be cancelled, and a payment
+    has at most one refund. Returns ``{"cancelled", "refunds_retried"}``.
+    """
+    from bookings import waitlist  # it imports this module
+
+    with transaction.atomic():
+        event = Event.objects.select_for_update().get(pk=event_id)
+        if event.status != EventStatus.CANCELLED:
+            event.status = EventStatus.CANCELLED
+            event.save(update_fields=["status", "updated_at"])
+            catalog_changed()
+        waitlist.waitlist_close_locked(event=event, now=now or timezone.now())
+        _release_lapsed_locked(event, now or timezone.now())
+
+    cancelled = 0
+    after = None
+    while True:
+        page = Booking.objects.filter(
+            event_id=event_id, status__in=[BookingStatus.HELD, BookingStatus.CONFIRMED]
+        )
+        if after is not None:
+            page = page.filter(id__gt=after)
+        batch = list(page.select_related("user").order_by("id")[:batch_size])
+        if not batch:
+            break
+        for booking in batch:
+            after = booking.pk
+            try:
+                booking_cancel(
+                    user=booking.user,
+                    booking_id=booking.pk,
+                    now=now,
+                    full_refund=True,
+                    as_staff=True,
+                )
+            except InvalidState:
+                continue  # lapsed meanwhile (released below) or cancelled by its owner
+            cancelled += 1
+            _event_booking_done(booking.pk)
+
+    with transaction.atomic():
+        event = Event.objects.select_for_update().get(pk=event_id)
+        _release_lapsed_locked(event, now or timezone.now())
+    # Refunds a dead worker (or a failing gateway) left pending.
+    pending = Refund.objects.filter(booking__event_id=event_id, status=RefundStatus.PENDING)
+    retried = sum(
+        1
+        for refund_id in pending.values_list("id", flat=True)
+        if refund_execute(refund_id=refund_id).status == RefundStatus.SUCCEEDED
+    )
+    logger.info("event %s cancelled: %d bookings cancelled", event_id, cancelled)
+    return {"cancelled": cancelled, "refunds_retried": retried}
+
+
+def events_cancelling(*, now=None, stale_seconds: int = 300) -> list:
+    """Ids of events cancelled more than ``stale_seconds`` ago whose
+    cancellation is unfinished (live bookings, or an open waiting list): the
+    job died, or was never dispatched."""
+    now = now or timezone.now()
+    live = Booking.objects.filter(
+        event=OuterRef("pk"), status__in=[BookingStatus.HELD, BookingStatus.CONFIRMED]
+    )
+    waiting = WaitlistEntry.objects.filter(
+        event=OuterRef("pk"), status__in=ACTIVE_WAITLIST_STATUSES
+    )
+    return list(
+        Event.objects.filter(
+            status=EventStatus.CANCELLED, updated_at__lte=now - dt.timedelta(seconds=stale_seconds)
+        )
+        .filter(Exists(live) | Exists(waiting))
+        .values_list("id", flat=True)[:100]
     )

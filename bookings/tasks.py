@@ -3,11 +3,12 @@ calls one service and is idempotent: the services only touch rows still in the
 state the job is for, so a retried or doubled run changes nothing twice."""
 
 import logging
+from smtplib import SMTPException
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from bookings import idempotency, services
+from bookings import idempotency, notifications, services
 
 logger = logging.getLogger("nuvio.tasks")
 
@@ -47,3 +48,61 @@ def cleanup_idempotency_keys() -> int:
     deleted = idempotency.idempotency_cleanup()
     logger.info("cleanup_idempotency_keys: %d records deleted", deleted)
     return deleted
+
+
+# E-mail: a lost connection or a refusing server is worth another try.
+_RETRY_EMAIL = {
+    "autoretry_for": (
+        SMTPException,
+        ConnectionError,
+        TimeoutError,
+        OperationalError,
+        InterfaceError,
+    ),
+    "retry_backoff": True,
+    "retry_backoff_max": 300,
+    "max_retries": 8,
+}
+
+
+@shared_task(name="bookings.tasks.send_notification_email", **_RETRY_EMAIL)
+def send_notification_email(notification_id: str) -> bool:
+    """E-mail one notification, at most once whatever the retries."""
+    return notifications.notification_send_email(notification_id=notification_id)
+
+
+@shared_task(name="bookings.tasks.send_hold_reminders", **_RETRY)
+def send_hold_reminders() -> int:
+    """Remind the holders of holds about to expire (once per hold)."""
+    reminded = notifications.notifications_remind_expiring_holds()
+    if reminded:
+        logger.info("send_hold_reminders: %d holds reminded", reminded)
+    return reminded
+
+
+@shared_task(name="bookings.tasks.send_unsent_emails", **_RETRY)
+def send_unsent_emails() -> int:
+    """Dispatch again the e-mails whose dispatch or every retry failed."""
+    dispatched = notifications.notifications_email_unsent()
+    if dispatched:
+        logger.info("send_unsent_emails: %d e-mails dispatched again", dispatched)
+    return dispatched
+
+
+@shared_task(name="bookings.tasks.cancel_event_bookings", **_RETRY)
+def cancel_event_bookings(event_id: str) -> dict:
+    """Carry out an event's cancellation (refund everyone in full); safe to run
+    again after a crash: it finishes what is left."""
+    return services.event_cancel_bookings(event_id=event_id)
+
+
+@shared_task(name="bookings.tasks.resume_event_cancellations", **_RETRY)
+def resume_event_cancellations() -> int:
+    """Dispatch again the cancellations of events that still have live
+    bookings or an open waiting list (a worker died before finishing)."""
+    event_ids = services.events_cancelling()
+    for event_id in event_ids:
+        cancel_event_bookings.delay(str(event_id))
+    if event_ids:
+        logger.warning("resume_event_cancellations: %d events resumed", len(event_ids))
+    return len(event_ids)

@@ -1,26 +1,28 @@
 """Booking pages: book from the event page, my bookings, one booking (pay,
-cancel, tickets) and its calendar file. Every change goes through
-``bookings.services``; their errors come back as messages or form errors."""
+cancel, tickets) and its calendar file; joining and leaving a waiting list;
+my notifications. Every change goes through ``bookings.services`` (and
+``bookings.waitlist``, ``bookings.notifications``); their errors come back as
+messages or form errors."""
 
 import datetime as dt
 from functools import wraps
 
-import icalendar
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
-from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from bookings import selectors, services
-from bookings.forms import PayForm, ReserveForm
-from bookings.models import Booking, BookingStatus, PaymentStatus
+from bookings import notifications, selectors, services, waitlist
+from bookings.calendar import booking_ics, ics_filename
+from bookings.forms import PayForm, ReserveForm, WaitlistJoinForm
+from bookings.models import Booking, BookingStatus, PaymentStatus, WaitlistStatus
 from nuvio.errors import Invalid, NuvioError, PaymentDeclined
 
 # Payment failures that belong next to the card field; any other error is
@@ -122,7 +124,16 @@ def booking_list(request):
     )
     for booking in bookings:
         booking.shown_status = booking.effective_status(now)
-    return render(request, "bookings/list.html", {"upcoming": upcoming, "past": past})
+    entries = list(waitlist.waitlist_for_user(user=request.user, active_only=True))
+    for entry in entries:
+        offer = entry.offered_booking
+        entry.seconds_left = (
+            max(int((offer.expires_at - now).total_seconds()), 0)
+            if entry.status == WaitlistStatus.OFFERED
+            else None
+        )
+    context = {"upcoming": upcoming, "past": past, "waitlist_entries": entries}
+    return render(request, "bookings/list.html", context)
 
 
 # --- one booking -------------------------------------------------------------
@@ -228,35 +239,115 @@ def booking_calendar(request, booking_id):
     booking = _own_booking_or_404(request, booking_id)
     if booking.status != BookingStatus.CONFIRMED:
         raise Http404("Only a confirmed booking has a calendar entry.")
-    event = booking.event
     codes = [t.code for t in booking.tickets.all() if t.voided_at is None]
-    plural = "s" if booking.quantity != 1 else ""
-    description = "\n".join(
-        [
-            f"{booking.quantity} ticket{plural} booked on Nuvio.",
-            f"Ticket code{plural}: {', '.join(codes)}",
-            f"Your booking: {request.build_absolute_uri(_booking_page(request, booking.pk))}",
-        ]
+    ics = booking_ics(
+        booking,
+        booking_url=request.build_absolute_uri(_booking_page(request, booking.pk)),
+        codes=codes,
     )
-
-    vevent = icalendar.Event()
-    vevent.add("uid", f"{booking.pk}@nuvio")
-    vevent.add("dtstamp", timezone.now().astimezone(dt.UTC))
-    vevent.add("dtstart", event.starts_at.astimezone(dt.UTC))
-    vevent.add("dtend", event.ends_at.astimezone(dt.UTC))
-    vevent.add("summary", event.name)
-    vevent.add(
-        "location",
-        ", ".join(part for part in (event.venue_name, event.venue_address, event.city) if part),
-    )
-    vevent.add("description", description)
-    calendar = icalendar.Calendar()
-    calendar.add("prodid", "-//Nuvio//Bookings//EN")
-    calendar.add("version", "2.0")
-    calendar.add_component(vevent)
-
-    response = HttpResponse(calendar.to_ical(), content_type="text/calendar; charset=utf-8")
-    filename = f"nuvio-{slugify(event.name) or 'event'}.ics"
-    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response = HttpResponse(ics, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(True, ics_filename(booking))
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+# --- waiting list ------------------------------------------------------------
+
+
+def _event_page_of_waitlist_post(request) -> str:
+    form = WaitlistJoinForm(request.POST)
+    form.is_valid()
+    event_id = form.cleaned_data.get("event")
+    return reverse("event-detail", args=[event_id]) if event_id else reverse("home")
+
+
+@require_POST
+@_login_then(_event_page_of_waitlist_post)
+def waitlist_join(request):
+    form = WaitlistJoinForm(request.POST)
+    if not form.is_valid():
+        event_id = form.cleaned_data.get("event")
+        if event_id is None:
+            messages.error(request, "That event could not be found.")
+            return redirect("home")
+        messages.error(request, " ".join(form.errors["quantity"]))
+        return redirect("event-detail", event_id=event_id)
+    event_id = form.cleaned_data["event"]
+    try:
+        entry = waitlist.waitlist_join(
+            user=request.user, event_id=event_id, quantity=form.cleaned_data["quantity"]
+        )
+    except NuvioError as exc:
+        if exc.status == 404:
+            messages.error(request, "That event could not be found.")
+            return redirect("home")
+        messages.error(request, exc.message)
+        return redirect("event-detail", event_id=event_id)
+    messages.success(
+        request,
+        f"You are on the waiting list, number {entry.position} in line. As soon as "
+        f"{entry.quantity} ticket{'s' if entry.quantity != 1 else ''} come back they are "
+        "held for you and we let you know.",
+    )
+    return redirect("event-detail", event_id=event_id)
+
+
+@require_POST
+@_login_then(lambda request, **kwargs: reverse("bookings:list"))
+def waitlist_leave(request, entry_id):
+    try:
+        entry = waitlist.waitlist_leave(user=request.user, entry_id=entry_id)
+    except NuvioError as exc:
+        if exc.status == 404:
+            raise Http404("No such waiting list entry.") from exc
+        messages.error(request, exc.message)
+        return redirect("bookings:list")
+    if entry.offered_booking_id:
+        messages.success(
+            request, "You left the waiting list; the tickets held for you were released."
+        )
+    else:
+        messages.success(request, "You left the waiting list.")
+    return redirect("bookings:list")
+
+
+# --- notifications -----------------------------------------------------------
+
+NOTIFICATIONS_PER_PAGE = 20
+
+
+@login_required
+@require_safe
+@never_cache
+def notification_list(request):
+    paginator = Paginator(
+        notifications.notifications_for_user(user=request.user).select_related("event"),
+        NOTIFICATIONS_PER_PAGE,
+    )
+    page = paginator.get_page(request.GET.get("page"))
+    return render(request, "bookings/notifications.html", {"page": page})
+
+
+def _back_to_notifications(request) -> str:
+    page = request.POST.get("page", "")
+    url = reverse("notifications:list")
+    return f"{url}?page={page}" if page.isdigit() else url
+
+
+@require_POST
+@_login_then(lambda request, **kwargs: reverse("notifications:list"))
+def notification_read(request, notification_id):
+    try:
+        notifications.notification_mark_read(user=request.user, notification_id=notification_id)
+    except NuvioError as exc:
+        raise Http404("No such notification.") from exc
+    return redirect(_back_to_notifications(request))
+
+
+@require_POST
+@_login_then(lambda request, **kwargs: reverse("notifications:list"))
+def notification_read_all(request):
+    count = notifications.notifications_mark_all_read(user=request.user)
+    if count:
+        messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} read.")
+    return redirect(_back_to_notifications(request))

@@ -130,7 +130,7 @@ class EventAdmin(admin.ModelAdmin):
         ),
         ("Record", {"fields": ["created_by", "created_at", "updated_at"]}),
     ]
-    actions = ["publish_selected", "unpublish_selected"]
+    actions = ["publish_selected", "unpublish_selected", "cancel_selected"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_available()
@@ -219,6 +219,28 @@ class EventAdmin(admin.ModelAdmin):
     @admin.action(description="Unpublish selected events", permissions=["change"])
     def unpublish_selected(self, request, queryset):
         self._apply(request, queryset, services.event_unpublish, "Unpublished")
+
+    @admin.action(description="Cancel selected events (refund everyone)", permissions=["change"])
+    def cancel_selected(self, request, queryset):
+        """``event_cancel`` per event: cancelled at once, every booking refunded
+        in full by a background job (selecting a cancelled event resumes its job)."""
+        done = 0
+        for event in queryset:
+            try:
+                services.event_cancel(actor=request.user, event_id=event.pk)
+            except NuvioError as error:
+                self.message_user(request, f"{event}: {error.message}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            message = ngettext(
+                "Cancelled %(count)d event: every booking is being refunded in full "
+                "in the background and each holder notified.",
+                "Cancelled %(count)d events: every booking is being refunded in full "
+                "in the background and each holder notified.",
+                done,
+            )
+            self.message_user(request, message % {"count": done}, messages.SUCCESS)
 
     def _apply(self, request, queryset, service, verb: str) -> None:
         """Call ``service`` per event; each succeeds or fails on its own."""

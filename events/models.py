@@ -4,7 +4,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -43,7 +43,8 @@ class EventQuerySet(models.QuerySet):
 
         That is the free capacity plus the tickets of holds whose time ran out
         but which no one has released yet: they are available at once, worker
-        or not. The subquery reads a partial index of held bookings.
+        or not (the subquery reads a partial index of held bookings). While
+        anyone waits on the waiting list it is 0: freed tickets go to them.
         """
         booking_model = apps.get_model("bookings", "Booking")
         lapsed = (
@@ -55,8 +56,10 @@ class EventQuerySet(models.QuerySet):
             .annotate(n=Sum("quantity"))
             .values("n")
         )
+        free = F("capacity") - F("tickets_taken") + Coalesce(Subquery(lapsed), 0)
+        # While people wait on the list, freed tickets are theirs: none for new buyers.
         return self.annotate(
-            available_now=F("capacity") - F("tickets_taken") + Coalesce(Subquery(lapsed), 0)
+            available_now=Case(When(waitlist_waiting__gt=0, then=Value(0)), default=free)
         )
 
 
@@ -84,6 +87,11 @@ class Event(models.Model):
     ends_at = models.DateTimeField()
     capacity = models.PositiveIntegerField()
     tickets_taken = models.PositiveIntegerField(default=0, editable=False)
+    # Entries of the waiting list still waiting (bookings.WaitlistEntry), moved
+    # only by the waiting-list services under this row's lock. While it is above
+    # 0 the reserve fast path finds no room: tickets that come back go to the
+    # waiting list first, never to a new buyer.
+    waitlist_waiting = models.PositiveIntegerField(default=0, editable=False)
     price = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.CharField(max_length=3, default=default_currency)
     status = models.CharField(max_length=10, choices=EventStatus.choices, default=EventStatus.DRAFT)

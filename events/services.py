@@ -2,15 +2,21 @@
 call these; each runs in one transaction and invalidates the catalog cache
 after commit."""
 
+import logging
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from bookings.signals import tickets_released
+from bookings.tasks import cancel_event_bookings
+from bookings.waitlist import waitlist_serve_locked
 from events import cache as catalog_cache
 from events.models import Event, EventStatus
-from nuvio.errors import Invalid, InvalidState
+from nuvio.errors import Invalid, InvalidState, NotFound
+
+logger = logging.getLogger("nuvio.events")
 
 EDITABLE_FIELDS = {
     "name",
@@ -75,6 +81,9 @@ def event_update(*, actor: User, event_id, data: dict[str, Any]) -> Event:
     (``Invalid``); a cancelled event cannot be edited or reopened, and an event
     with tickets out cannot go back to draft (``InvalidState``). Cancelling goes
     through ``event_cancel``, which refunds everyone.
+
+    More capacity is handed out like tickets that come back: the new tickets go
+    to the waiting list first (``tickets_released``, still under the lock).
     """
     unknown = set(data) - EDITABLE_FIELDS
     if unknown:
@@ -104,10 +113,47 @@ def event_update(*, actor: User, event_id, data: dict[str, Any]) -> Event:
                 details={"capacity": [f"Must be at least {event.tickets_taken} (tickets taken)."]},
             )
         _check_dates(data.get("starts_at", event.starts_at), data.get("ends_at", event.ends_at))
+        old_capacity = event.capacity
         for field, value in data.items():
             setattr(event, field, value)
         event.save()
+        now = timezone.now()
+        if event.capacity > old_capacity:
+            tickets_released.send(
+                sender=Event, event=event, quantity=event.capacity - old_capacity, now=now
+            )
+        elif event.waitlist_waiting:
+            # Booking may have reopened (enabled again, start moved later): serve
+            # whoever waits for the tickets already free.
+            waitlist_serve_locked(event=event, now=now)
         catalog_cache.catalog_changed()
+    return event
+
+
+def event_cancel(*, actor: User | None, event_id) -> Event:
+    """Cancel an event and refund every booking in full, in the background.
+
+    The event becomes ``cancelled`` now, under its row lock, so from this
+    commit on no reserve succeeds (``booking_closed``); then, after commit, the
+    ``cancel_event_bookings`` task releases every hold, cancels every confirmed
+    booking with a 100 % refund, closes the waiting list and notifies each
+    holder. Cancelling a cancelled event dispatches the task again, which
+    finishes what a dead worker left (nobody is refunded twice). Raises
+    ``NotFound`` for no such event.
+    """
+    with transaction.atomic():
+        event = Event.objects.select_for_update().filter(pk=event_id).first()
+        if event is None:
+            raise NotFound("No such event.")
+        if event.status != EventStatus.CANCELLED:
+            event.status = EventStatus.CANCELLED
+            event.save(update_fields=["status", "updated_at"])
+            catalog_cache.catalog_changed()
+        logger.info("event %s cancelled by %s", event.pk, actor or "a command")
+        transaction.on_commit(
+            lambda: cancel_event_bookings.delay(str(event.pk)),
+            robust=True,  # if the broker is away, the beat's resume task dispatches it
+        )
     return event
 
 

@@ -6,6 +6,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from bookings.waitlist import waitlist_entry_for
 from events import cache as catalog_cache
 from events.forms import SHOWN_FIELDS, EventBrowseFilter
 from events.models import Event, EventStatus
@@ -101,6 +102,9 @@ def home(request):
 def event_detail(request, event_id):
     event = get_object_or_404(Event.objects.visible_to(request.user).with_available(), pk=event_id)
     stock = Stock.of(event)
+    if event.waitlist_waiting:
+        # Tickets that came back are kept for the people waiting: sold out to anyone else.
+        stock = Stock(left=0, capacity=event.capacity)
     closed_reason = event.booking_closed_reason()
     bookable = not closed_reason and not stock.sold_out
     quantities = range(1, min(event.max_tickets_per_user, stock.left) + 1) if bookable else []
@@ -111,4 +115,7 @@ def event_detail(request, event_id):
         "bookable": bookable,
         "quantities": quantities,
     }
+    if stock.sold_out and not closed_reason:
+        context["waitlist_entry"] = waitlist_entry_for(user=request.user, event=event)
+        context["waitlist_quantities"] = range(1, event.max_tickets_per_user + 1)
     return render(request, "events/detail.html", context)

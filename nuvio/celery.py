@@ -30,4 +30,22 @@ app.conf.beat_schedule = {
         "schedule": 3600.0,
         "options": {"expires": 3600},
     },
+    # Notifications: a reminder for holds about to expire (once per hold), and
+    # e-mails whose dispatch was lost sent again (never twice: they are claimed).
+    "send-hold-reminders": {
+        "task": "bookings.tasks.send_hold_reminders",
+        "schedule": 60.0,
+        "options": {"expires": 60},
+    },
+    "send-unsent-emails": {
+        "task": "bookings.tasks.send_unsent_emails",
+        "schedule": 300.0,
+        "options": {"expires": 300},
+    },
+    # Event cancellations a dead worker left unfinished are picked up again.
+    "resume-event-cancellations": {
+        "task": "bookings.tasks.resume_event_cancellations",
+        "schedule": 300.0,
+        "options": {"expires": 300},
+    },
 }

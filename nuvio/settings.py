@@ -75,6 +75,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "bookings.context_processors.notifications",
             ],
         },
     },
@@ -262,6 +263,9 @@ NUVIO_CURRENCY = env_str("NUVIO_CURRENCY", "INR").upper()
 if len(NUVIO_CURRENCY) != 3 or not NUVIO_CURRENCY.isalpha():
     raise ImproperlyConfigured("NUVIO_CURRENCY must be an ISO 4217 code such as INR")
 NUVIO_REFUND_TIERS = parse_refund_tiers(env_str("NUVIO_REFUND_TIERS", "7:100,2:50,0:0"))
+# Absolute links in e-mails, and when the "your hold is about to expire" mail goes.
+NUVIO_SITE_URL = env_str("NUVIO_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+NUVIO_HOLD_REMINDER_SECONDS = env_int("NUVIO_HOLD_REMINDER_SECONDS", 300, minimum=1)
 NUVIO_TOKEN_CACHE_SECONDS = env_int("NUVIO_TOKEN_CACHE_SECONDS", 300, minimum=0)
 NUVIO_PAYMENT_GATEWAY = env_str("NUVIO_PAYMENT_GATEWAY", "bookings.gateway.MockGateway")
 # An Idempotency-Key is kept this long; a request still "running" after

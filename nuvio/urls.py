@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from bookings.urls import notification_urlpatterns
 from nuvio import views
 
 api_patterns = [
@@ -20,6 +21,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("bookings.ticket_urls")),
     path("bookings/", include("bookings.urls")),
+    path("notifications/", include((notification_urlpatterns, "notifications"))),
     path("", include("events.urls")),
 ]
 

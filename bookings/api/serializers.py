@@ -1,7 +1,16 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from bookings.models import Booking, BookingStatus, PaymentStatus, RefundStatus, Ticket
+from bookings.models import (
+    Booking,
+    BookingStatus,
+    Notification,
+    PaymentStatus,
+    RefundStatus,
+    Ticket,
+    WaitlistEntry,
+    WaitlistStatus,
+)
 from events.models import Event
 
 
@@ -124,3 +133,36 @@ class UserStatsSerializer(serializers.Serializer):
     total_spent = serializers.DecimalField(max_digits=14, decimal_places=2)
     total_refunded = serializers.DecimalField(max_digits=14, decimal_places=2)
     currency = serializers.CharField()
+
+
+class WaitlistJoinSerializer(serializers.Serializer):
+    quantity = serializers.IntegerField(
+        min_value=1, max_value=100, help_text="1 to the event's max_tickets_per_user."
+    )
+
+
+class WaitlistEntrySerializer(serializers.ModelSerializer):
+    """An entry of a waiting list, as its owner sees it."""
+
+    event = serializers.PrimaryKeyRelatedField(read_only=True)
+    position = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="1 for the next entry served; null once the entry no longer waits.",
+    )
+    status = serializers.ChoiceField(choices=WaitlistStatus.choices, read_only=True)
+
+    class Meta:
+        model = WaitlistEntry
+        fields = ["id", "event", "quantity", "position", "status"]
+        read_only_fields = fields
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    booking = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    event = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Notification
+        fields = ["id", "kind", "message", "booking", "event", "created_at", "read_at"]
+        read_only_fields = fields

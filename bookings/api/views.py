@@ -7,19 +7,22 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bookings import selectors, services
+from bookings import notifications, selectors, services, waitlist
 from bookings.api.serializers import (
     BookingDetailSerializer,
     BookingListQuerySerializer,
     BookingSerializer,
+    NotificationSerializer,
     PaySerializer,
     RefundQuoteSerializer,
     ReserveSerializer,
     TicketSerializer,
     UserStatsSerializer,
+    WaitlistEntrySerializer,
+    WaitlistJoinSerializer,
 )
-from bookings.idempotency import idempotent
-from bookings.models import Booking, Payment, Ticket
+from bookings.idempotency import AlreadyReserved, idempotent
+from bookings.models import Booking, Notification, Payment, Ticket, WaitlistEntry
 
 WRITE_ACTIONS = {"create", "pay", "cancel"}
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -37,11 +40,6 @@ def _detail_queryset():
         "tickets",
         Prefetch("payments", queryset=Payment.objects.prefetch_related("refunds")),
     )
-
-
-def _replay_created_booking(view, booking_id):
-    booking = _detail_queryset().get(pk=booking_id)
-    return Response(BookingSerializer(booking).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema_view(
@@ -87,17 +85,25 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         responses={201: BookingSerializer},
         parameters=[IDEMPOTENCY_HEADER],
     )
-    @idempotent("reserve", replay_resource=_replay_created_booking)
+    @idempotent
     def create(self, request):
         data = ReserveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        record = getattr(self, "idempotency_record", None)
-        booking = services.booking_reserve(
-            user=request.user,
-            event_id=data.validated_data["event"],
-            quantity=data.validated_data["quantity"],
-            idempotency_record_id=record.pk if record else None,
-        )
+        claim = self.idempotency
+        try:
+            booking = services.booking_reserve(
+                user=request.user,
+                event_id=data.validated_data["event"],
+                quantity=data.validated_data["quantity"],
+                idempotency_key=claim.key if claim else None,
+                request_hash=claim.request_hash if claim else "",
+            )
+        except AlreadyReserved as done:
+            # This key made its hold already (its answer was lost): that hold.
+            booking = Booking.objects.select_related("event").get(pk=done.booking_id)
+            response = Response(BookingSerializer(booking).data, status=status.HTTP_201_CREATED)
+            response["Idempotent-Replayed"] = "true"
+            return response
         booking._prefetched_objects_cache = {"refunds": []}
         return Response(BookingSerializer(booking).data, status=status.HTTP_201_CREATED)
 
@@ -108,7 +114,7 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         parameters=[IDEMPOTENCY_HEADER],
     )
     @action(detail=True, methods=["post"])
-    @idempotent("pay")
+    @idempotent
     def pay(self, request, pk=None):
         booking = self.get_object()
         data = PaySerializer(data=request.data)
@@ -157,3 +163,91 @@ class MeStatsView(APIView):
     def get(self, request):
         stats = selectors.user_booking_stats(user=request.user, currency=settings.NUVIO_CURRENCY)
         return Response(UserStatsSerializer(stats).data)
+
+
+# --- waiting list ------------------------------------------------------------
+
+
+class WaitlistJoinView(APIView):
+    """``POST /api/events/{id}/waitlist/``: join a sold-out event's waiting list."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_scope = "write"
+
+    @extend_schema(
+        summary="Join the waiting list of a sold-out event",
+        description=(
+            "Only when the event is sold out (else 409 `invalid_state`); one active entry "
+            "per user and event. Entries are served first come, first served: each gets a "
+            "`held` booking for its quantity and becomes `offered`."
+        ),
+        request=WaitlistJoinSerializer,
+        responses={201: WaitlistEntrySerializer},
+    )
+    def post(self, request, event_id):
+        data = WaitlistJoinSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        entry = waitlist.waitlist_join(
+            user=request.user, event_id=event_id, quantity=data.validated_data["quantity"]
+        )
+        return Response(WaitlistEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Your waiting list entries, newest first, with positions"),
+    retrieve=extend_schema(summary="One of your waiting list entries"),
+    destroy=extend_schema(
+        summary="Leave the waiting list (an offered hold is released to the next person)"
+    ),
+)
+class WaitlistViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Your waiting list entries. Another user's entry is a 404."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = WaitlistEntrySerializer
+    lookup_value_converter = "uuid"
+
+    @property
+    def throttle_scope(self):
+        return "write" if self.action == "destroy" else "read"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return WaitlistEntry.objects.none()
+        return waitlist.waitlist_for_user(user=self.request.user)
+
+    def perform_destroy(self, instance):
+        waitlist.waitlist_leave(user=self.request.user, entry_id=instance.pk)
+
+
+# --- notifications -----------------------------------------------------------
+
+
+@extend_schema_view(list=extend_schema(summary="Your notifications, newest first"))
+class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Your notifications. Another user's notification is a 404."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = NotificationSerializer
+    lookup_value_converter = "uuid"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Notification.objects.none()
+        return notifications.notifications_for_user(user=self.request.user)
+
+    @extend_schema(
+        summary="Mark a notification read", request=None, responses={200: NotificationSerializer}
+    )
+    @action(detail=True, methods=["post"])
+    def read(self, request, pk=None):
+        notification = self.get_object()
+        notification = notifications.notification_mark_read(
+            user=request.user, notification_id=notification.pk
+        )
+        return Response(NotificationSerializer(notification).data)

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from bookings import services
-from bookings.idempotency import idempotency_cleanup
+from bookings.idempotency import fingerprint, idempotency_begin, idempotency_cleanup
 from bookings.models import Booking, BookingStatus, IdempotencyRecord, Payment
 from bookings.tests.helpers import GOOD_CARD, confirmed, hold
 from events.models import Event, EventStatus
@@ -289,57 +289,66 @@ def test_error_answers_are_replayed_too(customer_api, outsider):
     assert _reserve(customer_api, event, 1, HTTP_IDEMPOTENCY_KEY="y").status_code == 201
 
 
+def _body_hash(event, quantity=1):
+    return fingerprint("POST", URL, {"event": str(event.pk), "quantity": quantity})
+
+
 def test_key_still_running_is_a_conflict(customer_api, customer):
     event = make_event(capacity=10)
-    body = {"event": str(event.pk), "quantity": 1}
-    from bookings.idempotency import fingerprint
-
-    IdempotencyRecord.objects.create(
-        user=customer, key="busy", scope="reserve", request_hash=fingerprint("POST", URL, body)
-    )
+    idempotency_begin(user=customer, key="busy", request_hash=_body_hash(event))
     _error(
         _reserve(customer_api, event, 1, HTTP_IDEMPOTENCY_KEY="busy"), 409, "idempotency_conflict"
     )
     assert not Booking.objects.exists()
 
 
-def test_request_that_died_after_creating_is_replayed_not_repeated(
-    customer_api, customer, time_machine
-):
-    """The process died after committing the booking but before storing the answer."""
+def test_hold_whose_answer_was_lost_is_replayed_not_repeated(customer_api, customer):
+    """The process died after committing the hold but before storing the
+    answer (or Redis lost it): the key's row in the database still knows."""
     event = make_event(capacity=10)
-    record = IdempotencyRecord.objects.create(
-        user=customer, key="crash", scope="reserve", request_hash="x"
-    )
     booking = services.booking_reserve(
-        user=customer, event_id=event.pk, quantity=1, idempotency_record_id=record.pk
-    )
-    from bookings.idempotency import fingerprint
-
-    IdempotencyRecord.objects.filter(pk=record.pk).update(
-        request_hash=fingerprint("POST", URL, {"event": str(event.pk), "quantity": 1})
-    )
-    time_machine.move_to(timezone.now() + dt.timedelta(minutes=2))
+        user=customer, event_id=event.pk, quantity=1,
+        idempotency_key="crash", request_hash=_body_hash(event),
+    )  # fmt: skip
 
     response = _reserve(customer_api, event, 1, HTTP_IDEMPOTENCY_KEY="crash")
+
     assert response.status_code == 201
     assert response.json()["id"] == str(booking.pk)
+    assert response["Idempotent-Replayed"] == "true"
+    assert Booking.objects.count() == 1
+    assert Event.objects.get(pk=event.pk).tickets_taken == 1
+
+
+def test_lost_answer_with_another_body_is_a_conflict(customer_api, customer):
+    event = make_event(capacity=10)
+    services.booking_reserve(
+        user=customer, event_id=event.pk, quantity=1,
+        idempotency_key="k2", request_hash=_body_hash(event),
+    )  # fmt: skip
+    _error(_reserve(customer_api, event, 2, HTTP_IDEMPOTENCY_KEY="k2"), 409, "idempotency_conflict")
     assert Booking.objects.count() == 1
 
 
 def test_request_that_died_before_creating_is_taken_over(customer_api, customer, time_machine):
     event = make_event(capacity=10)
-    from bookings.idempotency import fingerprint
-
-    IdempotencyRecord.objects.create(
-        user=customer,
-        key="died",
-        scope="reserve",
-        request_hash=fingerprint("POST", URL, {"event": str(event.pk), "quantity": 1}),
-    )
+    idempotency_begin(user=customer, key="died", request_hash=_body_hash(event))
     time_machine.move_to(timezone.now() + dt.timedelta(minutes=2))
     assert _reserve(customer_api, event, 1, HTTP_IDEMPOTENCY_KEY="died").status_code == 201
     assert Booking.objects.count() == 1
+
+
+def test_a_key_older_than_a_day_may_be_used_afresh(customer, time_machine):
+    event = make_event(capacity=10)
+    first = services.booking_reserve(
+        user=customer, event_id=event.pk, quantity=1, idempotency_key="old", request_hash="h"
+    )
+    time_machine.move_to(timezone.now() + dt.timedelta(hours=25))
+    second = services.booking_reserve(
+        user=customer, event_id=event.pk, quantity=1, idempotency_key="old", request_hash="h"
+    )
+    assert second.pk != first.pk
+    assert IdempotencyRecord.objects.get(key="old").resource_id == second.pk
 
 
 def test_pay_is_idempotent(customer_api, customer):
@@ -357,7 +366,9 @@ def test_overlong_key_is_invalid(customer_api):
 
 
 def test_keys_are_kept_24_hours(customer, time_machine):
-    IdempotencyRecord.objects.create(user=customer, key="old", scope="reserve", request_hash="h")
+    IdempotencyRecord.objects.create(
+        user=customer, key="old", scope="reserve", request_hash="h", resource_id=uuid.uuid4()
+    )
     time_machine.move_to(timezone.now() + dt.timedelta(hours=23))
     assert idempotency_cleanup() == 0
     time_machine.move_to(timezone.now() + dt.timedelta(hours=2))

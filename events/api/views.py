@@ -3,6 +3,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
+from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -79,5 +80,20 @@ class EventViewSet(viewsets.ModelViewSet):
         services.event_delete(actor=request.user, event_id=event.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    # Staff event cancellation (`POST /api/events/{id}/cancel/`, 202) lives with
-    # the waiting list and notifications: it refunds every booking in a task.
+    @extend_schema(
+        summary="Cancel an event and refund every booking in full (staff)",
+        description=(
+            "202 at once: the event is `cancelled` (new reserves get `booking_closed`); a "
+            "background job then releases every hold, cancels every confirmed booking with "
+            "a **full** refund, closes the waiting list and notifies each holder. Calling it "
+            "again on a cancelled event resumes an unfinished job."
+        ),
+        request=None,
+        responses={202: EventSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        event = self.get_object()
+        services.event_cancel(actor=request.user, event_id=event.pk)
+        event = self.get_queryset().get(pk=event.pk)
+        return Response(self.get_serializer(event).data, status=status.HTTP_202_ACCEPTED)
