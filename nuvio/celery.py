@@ -25,6 +25,12 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 60},
     },
+    # Analytics roll-ups: figures at most ~2 s behind the bookings.
+    "analytics-refresh-rollups": {
+        "task": "analytics.tasks.refresh_rollups",
+        "schedule": 2.0,
+        "options": {"expires": 2},
+    },
     "cleanup-idempotency-keys": {
         "task": "bookings.tasks.cleanup_idempotency_keys",
         "schedule": 3600.0,

@@ -9,6 +9,7 @@ api_patterns = [
     path("", include("accounts.api.urls")),
     path("", include("events.api.urls")),
     path("", include("bookings.api.urls")),
+    path("", include("analytics.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
@@ -22,6 +23,7 @@ urlpatterns = [
     path("", include("bookings.ticket_urls")),
     path("bookings/", include("bookings.urls")),
     path("notifications/", include((notification_urlpatterns, "notifications"))),
+    path("dashboard/", include("analytics.urls")),
     path("", include("events.urls")),
 ]
 

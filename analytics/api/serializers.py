@@ -1,0 +1,65 @@
+"""Shapes of the analytics answers (API.md, "Analytics (staff)"). Money is a
+decimal string with two places; rates are numbers from 0 to 1."""
+
+from rest_framework import serializers
+
+MONEY = {"max_digits": 16, "decimal_places": 2}
+
+
+class BookingCountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField(help_text="Bookings created in the range, any status.")
+    held = serializers.IntegerField(help_text="Still held, not yet expired.")
+    confirmed = serializers.IntegerField(help_text="Paid and not cancelled.")
+    cancelled = serializers.IntegerField(help_text="Cancelled, as a hold or after payment.")
+    expired = serializers.IntegerField(
+        help_text="Not paid in time, including lapsed holds not yet released."
+    )
+
+
+class TopEventSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    tickets_sold = serializers.IntegerField()
+    capacity = serializers.IntegerField()
+    utilization = serializers.FloatField(
+        min_value=0, max_value=1, help_text="tickets_sold / capacity."
+    )
+    revenue = serializers.DecimalField(**MONEY, help_text="Money charged.")
+
+
+class DailySerializer(serializers.Serializer):
+    date = serializers.DateField(help_text="UTC creation date of the bookings.")
+    bookings = serializers.IntegerField(help_text="Bookings created that day.")
+    tickets = serializers.IntegerField(help_text="Their tickets sold (confirmed now).")
+    revenue = serializers.DecimalField(**MONEY, help_text="Money charged for them.")
+    cancellations = serializers.IntegerField(help_text="How many of them are cancelled.")
+
+
+class SummarySerializer(serializers.Serializer):
+    bookings = BookingCountsSerializer()
+    tickets_sold = serializers.IntegerField(
+        help_text="Tickets of confirmed bookings (cancelled ones excluded)."
+    )
+    revenue = serializers.DecimalField(**MONEY, help_text="Money charged (payments).")
+    refunded = serializers.DecimalField(**MONEY, help_text="Refunds issued.")
+    net_revenue = serializers.DecimalField(**MONEY, help_text="revenue - refunded.")
+    cancellation_rate = serializers.FloatField(
+        min_value=0,
+        max_value=1,
+        help_text="Cancelled after payment / (confirmed + cancelled after payment).",
+    )
+    utilization = serializers.FloatField(
+        min_value=0,
+        max_value=1,
+        help_text="tickets_sold / capacity of the events with bookings in the range.",
+    )
+    currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217.")
+    top_events = TopEventSerializer(many=True, help_text="At most 10, most tickets sold first.")
+    daily = DailySerializer(many=True, help_text="Every day of the range, oldest first.")
+
+
+class EventFiguresSerializer(SummarySerializer):
+    available = serializers.IntegerField(
+        help_text="Tickets a buyer could take now (lapsed holds count as available)."
+    )
+    waitlist = serializers.IntegerField(help_text="Entries waiting on the waiting list.")

@@ -1,0 +1,347 @@
+"""The analytics figures: one set of definitions shared by the API, the
+dashboard, its CSV files and ``manage.py analytics_report``.
+
+Every figure is about the bookings **created** in the range ``from``..``to``
+(UTC dates, both included) of the events in scope (``category``, ``event``),
+whatever happened to them since, and is summed by the database from the
+per-event-per-day roll-ups (``DailyEventStats``): the cost depends on the
+number of events and days in the range, not on the number of bookings.
+
+Definitions (also in the OpenAPI description, ``analytics.api.views``):
+
+- ``bookings``: ``total`` created; ``held`` still held and not yet expired;
+  ``confirmed`` paid and not cancelled; ``cancelled`` cancelled, as a hold or
+  after payment; ``expired`` holds not paid in time, including *lapsed* holds
+  (past ``expires_at`` but not yet released), counted live.
+- ``tickets_sold``: tickets of the bookings confirmed now; a booking cancelled
+  after payment no longer counts (its tickets are void and back on sale).
+- ``revenue``: money charged, the amounts of every recorded payment (refunded
+  or not, including a charge that bought nothing and was refunded at once).
+- ``refunded``: refunds issued (settled or still pending at the gateway).
+- ``net_revenue``: ``revenue - refunded``, the money kept.
+- ``cancellation_rate``: bookings cancelled after payment divided by the
+  bookings ever paid (confirmed + cancelled after payment); a hold given up
+  before payment is not a cancellation here. 0 when nothing was paid.
+- ``utilization``: ``tickets_sold`` divided by the capacity of the events in
+  scope that have at least one booking in the range. 0 without capacity.
+- ``top_events``: the 10 events with the most tickets sold (at least one), then
+  by revenue; each with its own ``utilization`` (tickets sold / capacity).
+- ``daily``: one entry per day of the range, zeros included: bookings created
+  that day, their tickets sold, their revenue, and how many are cancelled.
+
+Money is a ``Decimal`` with two places; rates are floats in 0..1 rounded to 4
+places.
+"""
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.apps import apps
+from django.conf import settings
+from django.db.models import Func, IntegerField, Max, QuerySet, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from analytics.cache import FIGURES_TTL_SECONDS, figures_key
+from analytics.models import DailyEventStats
+from analytics.services import FIGURES as ROLLUP_FIGURES
+from analytics.services import day_start, utc_day
+from bookings.models import Booking
+from events.cache import cached
+from events.models import Event
+from nuvio.errors import Invalid, NotFound
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+TOP_EVENTS = 10
+CENT = Decimal("0.01")
+RATE_PLACES = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Validated filters (see ``analytics.forms.AnalyticsFilterForm``)."""
+
+    day_from: dt.date
+    day_to: dt.date
+    category: str | None = None
+    event_id: uuid.UUID | None = None
+
+    @classmethod
+    def default(cls, *, today: dt.date | None = None, **kwargs) -> "Filters":
+        """The last ``DEFAULT_DAYS`` days up to today (UTC), both included."""
+        today = today or utc_day(timezone.now())
+        return cls(day_from=today - dt.timedelta(days=DEFAULT_DAYS - 1), day_to=today, **kwargs)
+
+    @property
+    def days(self) -> list[dt.date]:
+        count = (self.day_to - self.day_from).days + 1
+        return [self.day_from + dt.timedelta(days=n) for n in range(count)]
+
+    @property
+    def cache_parts(self) -> tuple:
+        return (self.day_from, self.day_to, self.category or "", self.event_id or "")
+
+    def as_query(self) -> dict[str, str]:
+        """The filters as query parameters (links, CSV downloads)."""
+        query = {"from": self.day_from.isoformat(), "to": self.day_to.isoformat()}
+        if self.category:
+            query["category"] = self.category
+        if self.event_id:
+            query["event"] = str(self.event_id)
+        return query
+
+
+def money(value) -> Decimal:
+    return Decimal(value or 0).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def rate(numerator, denominator) -> float:
+    """``numerator / denominator`` in 0..1 rounded to 4 places; 0 if nothing to divide by."""
+    if not denominator:
+        return 0.0
+    return float((Decimal(numerator) / Decimal(denominator)).quantize(RATE_PLACES, ROUND_HALF_UP))
+
+
+def _rollups(filters: Filters) -> QuerySet[DailyEventStats]:
+    rows = DailyEventStats.objects.filter(day__gte=filters.day_from, day__lte=filters.day_to)
+    if filters.category:
+        rows = rows.filter(event__category=filters.category)
+    if filters.event_id:
+        rows = rows.filter(event_id=filters.event_id)
+    return rows.order_by()
+
+
+def _lapsed_holds(filters: Filters, now: dt.datetime) -> int:
+    """Holds in scope whose time ran out but which are still ``held``: they
+    count as expired. Few, because the release job clears them every few
+    seconds, and found through the partial index of held bookings by expiry."""
+    holds = Booking.objects.lapsed_holds(now).filter(
+        created_at__gte=day_start(filters.day_from),
+        created_at__lt=day_start(filters.day_to + dt.timedelta(days=1)),
+    )
+    if filters.category:
+        holds = holds.filter(event__category=filters.category)
+    if filters.event_id:
+        holds = holds.filter(event_id=filters.event_id)
+    return holds.count()
+
+
+def _sum(field: str):
+    return Coalesce(Sum(field), 0, output_field=IntegerField())
+
+
+class _OverAll(Func):
+    """``SUM(<expression>) OVER ()``: in a grouped query, the total over every
+    group, repeated on each row. The top events and the totals of the whole
+    scope then come from one scan of the roll-ups (the window is computed
+    before ``LIMIT``)."""
+
+    template = "SUM(%(expressions)s) OVER ()"
+    contains_over_clause = True
+
+    def get_group_by_cols(self):
+        return []
+
+
+# Per-event sums (e_...) and their totals over the scope (all_...).
+_EVENT_SUMS = {f"e_{name}": Sum(name) for name in ROLLUP_FIGURES}
+_TOTALS = {
+    f"all_{name}": _OverAll(Sum(name), output_field=DailyEventStats._meta.get_field(name))
+    for name in ROLLUP_FIGURES
+}
+
+
+def analytics_summary(*, filters: Filters, now: dt.datetime | None = None) -> dict:
+    """The figures of ``GET /api/analytics/summary/`` (see the module's
+    definitions), in three queries whatever the number of bookings: totals
+    with the top events, the daily series, the lapsed holds. Raises
+    ``Invalid`` for an ``event`` filter naming no event."""
+    _check_event(filters)
+    return _figures(filters, now or timezone.now())
+
+
+def _check_event(filters: Filters) -> None:
+    if filters.event_id and not Event.objects.filter(pk=filters.event_id).exists():
+        raise Invalid("No such event.", details={"event": ["No such event."]})
+
+
+def _figures(filters: Filters, now: dt.datetime) -> dict:
+    rows = _rollups(filters)
+    # One row per event in scope, the most tickets first, each carrying the
+    # totals of the whole scope. Grouped by the event id alone (its name and
+    # capacity ride along as MAX), so the database hashes ~events groups.
+    per_event = list(
+        rows.values("event_id")
+        .annotate(
+            **_EVENT_SUMS,
+            e_name=Max("event__name"),
+            e_capacity=Max("event__capacity"),
+        )
+        .annotate(
+            **_TOTALS,
+            all_capacity=_OverAll(Max("event__capacity"), output_field=IntegerField()),
+        )
+        .order_by("-e_tickets", "-e_revenue", "e_name", "event_id")[:TOP_EVENTS]
+    )
+    first = per_event[0] if per_event else {}
+    totals = {name: first.get(f"all_{name}") or 0 for name in [*ROLLUP_FIGURES, "capacity"]}
+    # Lapsed holds are in the roll-ups' `held` until released; move them over.
+    lapsed = min(_lapsed_holds(filters, now), totals["held"])
+    revenue, refunded = money(totals["revenue"]), money(totals["refunded"])
+    return {
+        "bookings": {
+            "total": totals["bookings"],
+            "held": totals["held"] - lapsed,
+            "confirmed": totals["confirmed"],
+            "cancelled": totals["cancelled"],
+            "expired": totals["expired"] + lapsed,
+        },
+        "tickets_sold": totals["tickets"],
+        "revenue": revenue,
+        "refunded": refunded,
+        "net_revenue": revenue - refunded,
+        "cancellation_rate": rate(
+            totals["cancelled_paid"], totals["confirmed"] + totals["cancelled_paid"]
+        ),
+        "utilization": rate(totals["tickets"], totals["capacity"]),
+        "currency": settings.NUVIO_CURRENCY,
+        "top_events": [
+            {
+                "id": row["event_id"],
+                "name": row["e_name"],
+                "tickets_sold": row["e_tickets"],
+                "capacity": row["e_capacity"],
+                "utilization": rate(row["e_tickets"], row["e_capacity"]),
+                "revenue": money(row["e_revenue"]),
+            }
+            for row in per_event
+            if row["e_tickets"] > 0
+        ],
+        "daily": _daily(rows, filters),
+    }
+
+
+def _daily(rows: QuerySet[DailyEventStats], filters: Filters) -> list[dict]:
+    by_day = {
+        row["day"]: row
+        for row in rows.values("day").annotate(
+            n=_sum("bookings"), t=_sum("tickets"), r=Sum("revenue"), c=_sum("cancelled")
+        )
+    }
+    empty = {"n": 0, "t": 0, "r": 0, "c": 0}
+    return [
+        {
+            "date": day,
+            "bookings": by_day.get(day, empty)["n"],
+            "tickets": by_day.get(day, empty)["t"],
+            "revenue": money(by_day.get(day, empty)["r"]),
+            "cancellations": by_day.get(day, empty)["c"],
+        }
+        for day in filters.days
+    ]
+
+
+def waitlist_size(event: Event) -> int:
+    """People waiting for tickets of ``event``: entries ``waiting`` on the
+    waiting list, 0 while Nuvio has no waiting list (``bookings.WaitlistEntry``)."""
+    try:
+        entry_model = apps.get_model("bookings", "WaitlistEntry")
+    except LookupError:
+        return 0
+    return entry_model.objects.filter(event=event, status="waiting").count()
+
+
+def analytics_event(
+    *, event_id, day_from: dt.date, day_to: dt.date, now: dt.datetime | None = None
+) -> dict:
+    """The figures of ``GET /api/analytics/events/{id}/``: the summary's
+    figures for one event, plus ``available`` (exact: lapsed holds count as
+    available, ``Event.objects.with_available``) and ``waitlist``. Raises
+    ``NotFound`` for an unknown event."""
+    now = now or timezone.now()
+    event = Event.objects.with_available(now).filter(pk=event_id).first()
+    if event is None:
+        raise NotFound("No such event.")
+    filters = Filters(day_from=day_from, day_to=day_to, event_id=event.pk)
+    figures = _figures(filters, now)
+    figures["currency"] = event.currency
+    figures["available"] = event.available
+    figures["waitlist"] = waitlist_size(event)
+    figures["event"] = {
+        "id": event.pk,
+        "name": event.name,
+        "category": event.category,
+        "starts_at": event.starts_at,
+        "capacity": event.capacity,
+        "status": event.status,
+    }
+    return figures
+
+
+def analytics_events_table(*, filters: Filters) -> list[dict]:
+    """One row per event in scope (at least one booking in the range), most
+    tickets sold first: the dashboard's table and ``events.csv``. The rates
+    are those of the summary, per event. ``Invalid`` for an unknown ``event``."""
+    _check_event(filters)
+    rows = (
+        _rollups(filters)
+        .values("event_id")
+        .annotate(
+            **_EVENT_SUMS,
+            e_name=Max("event__name"),
+            e_category=Max("event__category"),
+            e_starts_at=Max("event__starts_at"),
+            e_capacity=Max("event__capacity"),
+        )
+        .order_by("-e_tickets", "-e_revenue", "e_name", "event_id")
+    )
+    table = []
+    for row in rows:
+        revenue, refunded = money(row["e_revenue"]), money(row["e_refunded"])
+        confirmed, paid_cancels = row["e_confirmed"], row["e_cancelled_paid"]
+        table.append(
+            {
+                "id": row["event_id"],
+                "name": row["e_name"],
+                "category": row["e_category"],
+                "starts_at": row["e_starts_at"],
+                "capacity": row["e_capacity"],
+                "bookings": row["e_bookings"],
+                "confirmed": confirmed,
+                "cancelled": row["e_cancelled"],
+                "tickets_sold": row["e_tickets"],
+                "utilization": rate(row["e_tickets"], row["e_capacity"]),
+                "revenue": revenue,
+                "refunded": refunded,
+                "net_revenue": revenue - refunded,
+                "cancellation_rate": rate(paid_cancels, confirmed + paid_cancels),
+            }
+        )
+    return table
+
+
+# --- cached ------------------------------------------------------------------------
+
+
+def summary_cached(*, filters: Filters) -> dict:
+    """``analytics_summary`` through the cache: a hit runs no database query."""
+    key = figures_key("summary", *filters.cache_parts)
+    return cached(key, FIGURES_TTL_SECONDS, lambda: analytics_summary(filters=filters))
+
+
+def event_cached(*, event_id, day_from: dt.date, day_to: dt.date) -> dict:
+    """``analytics_event`` through the cache: a hit runs no database query."""
+    key = figures_key("event", event_id, day_from.isoformat(), day_to.isoformat())
+    return cached(
+        key,
+        FIGURES_TTL_SECONDS,
+        lambda: analytics_event(event_id=event_id, day_from=day_from, day_to=day_to),
+    )
+
+
+def events_table_cached(*, filters: Filters) -> list[dict]:
+    key = figures_key("events", *filters.cache_parts)
+    return cached(key, FIGURES_TTL_SECONDS, lambda: analytics_events_table(filters=filters))
