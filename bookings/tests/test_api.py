@@ -6,8 +6,10 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from rest_framework import serializers
 
 from bookings import services
+from bookings.api.serializers import BookingDetailSerializer, BookingSerializer
 from bookings.idempotency import fingerprint, idempotency_begin, idempotency_cleanup
 from bookings.models import Booking, BookingStatus, IdempotencyRecord, Payment
 from bookings.tests.helpers import GOOD_CARD, confirmed, hold
@@ -373,3 +375,16 @@ def test_keys_are_kept_24_hours(customer, time_machine):
     assert idempotency_cleanup() == 0
     time_machine.move_to(timezone.now() + dt.timedelta(hours=2))
     assert idempotency_cleanup() == 1
+
+
+@pytest.mark.parametrize("serializer_class", [BookingSerializer, BookingDetailSerializer])
+def test_hand_written_representation_matches_the_declared_fields(customer, serializer_class):
+    event = make_event(price=Decimal("333.33"))
+    held = hold(customer, event, 2)
+    paid = confirmed(customer, event, 1)
+    cancelled = services.booking_cancel(user=customer, booking_id=confirmed(customer, event).pk)
+    for booking in (held, paid, cancelled):
+        booking = Booking.objects.get(pk=booking.pk)
+        serializer = serializer_class(booking)
+        generic = serializers.ModelSerializer.to_representation(serializer, booking)
+        assert serializer.to_representation(booking) == dict(generic)
