@@ -48,10 +48,21 @@ def _login_then(next_url):
 
 
 def _event_page_of_post(request) -> str:
+    """The event page a booking or waiting-list form was posted from."""
     form = ReserveForm(request.POST)
     form.is_valid()
     event_id = form.cleaned_data.get("event")
     return reverse("event-detail", args=[event_id]) if event_id else reverse("home")
+
+
+def _back_to_event(request, form):
+    """An invalid booking or waiting-list form: back to its event page, saying why."""
+    event_id = form.cleaned_data.get("event")
+    if event_id is None:
+        messages.error(request, "That event could not be found.")
+        return redirect("home")
+    messages.error(request, " ".join(form.errors["quantity"]))
+    return redirect("event-detail", event_id=event_id)
 
 
 def _booking_page(request, booking_id) -> str:
@@ -80,12 +91,7 @@ def _money(amount, currency: str) -> str:
 def booking_new(request):
     form = ReserveForm(request.POST)
     if not form.is_valid():
-        event_id = form.cleaned_data.get("event")
-        if event_id is None:
-            messages.error(request, "That event could not be found.")
-            return redirect("home")
-        messages.error(request, " ".join(form.errors["quantity"]))
-        return redirect("event-detail", event_id=event_id)
+        return _back_to_event(request, form)
 
     event_id = form.cleaned_data["event"]
     try:
@@ -254,24 +260,12 @@ def booking_calendar(request, booking_id):
 # --- waiting list ------------------------------------------------------------
 
 
-def _event_page_of_waitlist_post(request) -> str:
-    form = WaitlistJoinForm(request.POST)
-    form.is_valid()
-    event_id = form.cleaned_data.get("event")
-    return reverse("event-detail", args=[event_id]) if event_id else reverse("home")
-
-
 @require_POST
-@_login_then(_event_page_of_waitlist_post)
+@_login_then(_event_page_of_post)
 def waitlist_join(request):
     form = WaitlistJoinForm(request.POST)
     if not form.is_valid():
-        event_id = form.cleaned_data.get("event")
-        if event_id is None:
-            messages.error(request, "That event could not be found.")
-            return redirect("home")
-        messages.error(request, " ".join(form.errors["quantity"]))
-        return redirect("event-detail", event_id=event_id)
+        return _back_to_event(request, form)
     event_id = form.cleaned_data["event"]
     try:
         entry = waitlist.waitlist_join(

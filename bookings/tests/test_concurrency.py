@@ -9,7 +9,6 @@ import multiprocessing
 import random
 import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection, connections
@@ -20,10 +19,9 @@ from accounts.models import User
 from bookings import services
 from bookings.models import Booking, BookingStatus
 from bookings.tests.concurrency_worker import reserve_many
-from bookings.tests.helpers import GOOD_CARD
+from bookings.tests.helpers import GOOD_CARD, run_together
 from events.models import Event
 from events.tests.factories import make_event
-from nuvio.errors import NuvioError
 from nuvio.testing import requires_postgres
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
@@ -35,26 +33,6 @@ def _users(n: int) -> list[User]:
         User.objects.create_user(email=f"buyer{i}@example.com", password="x", name=f"Buyer {i}")
         for i in range(n)
     ]
-
-
-def _run_together(jobs):
-    """Run callables on THREADS threads released together; returns each
-    outcome (a result, or the error code of a NuvioError)."""
-    start = threading.Event()
-
-    def run(job):
-        try:
-            start.wait(timeout=10)
-            return job()
-        except NuvioError as exc:
-            return exc.code
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        futures = [pool.submit(run, job) for job in jobs]
-        start.set()
-        return [future.result() for future in futures]
 
 
 def _assert_counter_matches_rows(event: Event) -> None:
@@ -72,7 +50,7 @@ def test_many_buyers_one_event_sell_exactly_the_capacity():
     rng = random.Random(7)
     wants = [rng.randint(1, 3) for _ in users]
 
-    outcomes = _run_together(
+    outcomes = run_together(
         [
             (lambda u=u, q=q: services.booking_reserve(user=u, event_id=event.pk, quantity=q))
             for u, q in zip(users, wants, strict=True)
@@ -93,7 +71,7 @@ def test_one_user_racing_themselves_never_exceeds_the_limit():
     event = make_event(capacity=100, max_tickets_per_user=4)
     (user,) = _users(1)
 
-    outcomes = _run_together(
+    outcomes = run_together(
         [lambda: services.booking_reserve(user=user, event_id=event.pk, quantity=1)] * 12
     )
 
@@ -129,7 +107,7 @@ def test_reserves_pays_cancels_and_expiry_together_keep_inventory_exact():
         for b in lapsed[:3]
     ]
     random.Random(3).shuffle(jobs)
-    outcomes = _run_together(jobs)
+    outcomes = run_together(jobs)
 
     codes = {o for o in outcomes if isinstance(o, str)}
     assert codes <= {"sold_out", "hold_expired", "invalid_state"}
@@ -147,7 +125,7 @@ def test_concurrent_release_jobs_free_each_hold_once():
     for u in users:
         services.booking_reserve(user=u, event_id=event.pk, quantity=1, now=past)
 
-    freed = _run_together([lambda: services.holds_release_expired()] * 8)
+    freed = run_together([lambda: services.holds_release_expired()] * 8)
 
     assert sum(freed) == 20
     event.refresh_from_db()

@@ -5,11 +5,8 @@ what the people waiting are owed."""
 
 import datetime as dt
 import random
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connections
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
@@ -17,10 +14,9 @@ from accounts.models import User
 from bookings import services, waitlist
 from bookings.inventory import inventory_problems
 from bookings.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
-from bookings.tests.helpers import GOOD_CARD
+from bookings.tests.helpers import GOOD_CARD, run_together
 from events.models import Event
 from events.tests.factories import make_event
-from nuvio.errors import NuvioError
 from nuvio.testing import requires_postgres
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
@@ -32,24 +28,6 @@ def _users(n: int, prefix: str) -> list[User]:
         User.objects.create_user(email=f"{prefix}{i}@example.com", password="x", name=f"{i}")
         for i in range(n)
     ]
-
-
-def _run_together(jobs):
-    start = threading.Event()
-
-    def run(job):
-        try:
-            start.wait(timeout=10)
-            return job()
-        except NuvioError as exc:
-            return exc.code
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        futures = [pool.submit(run, job) for job in jobs]
-        start.set()
-        return [future.result() for future in futures]
 
 
 def _lapse(bookings) -> None:
@@ -116,7 +94,7 @@ def test_concurrent_cancels_expiries_and_buyers_serve_each_entry_once():
         for u in buyers
     ] * 2
     random.Random(11).shuffle(jobs)
-    outcomes = _run_together(jobs)
+    outcomes = run_together(jobs)
 
     assert {o for o in outcomes if isinstance(o, str)} <= {"sold_out"}
     services.holds_release_expired()  # whatever a skipped (locked) event left
@@ -164,7 +142,7 @@ def test_concurrent_offer_expiries_payments_and_leaves_cascade_once():
         for u in _users(4, "buyer")
     ]
     random.Random(5).shuffle(jobs)
-    outcomes = _run_together(jobs)
+    outcomes = run_together(jobs)
 
     assert {o for o in outcomes if isinstance(o, str)} <= {"sold_out", "hold_expired"}
     services.holds_release_expired()
@@ -193,7 +171,7 @@ def test_concurrent_joins_count_every_waiting_entry():
     held = services.booking_reserve(user=holder, event_id=event.pk, quantity=1)
     users = _users(12, "joiner")
 
-    outcomes = _run_together(
+    outcomes = run_together(
         [(lambda u=u: waitlist.waitlist_join(user=u, event_id=event.pk, quantity=1)) for u in users]
         + [
             (lambda u=u: waitlist.waitlist_join(user=u, event_id=event.pk, quantity=1))

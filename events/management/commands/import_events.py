@@ -8,29 +8,12 @@ from django.utils import timezone
 
 from accounts.models import User
 from events import services
-from events.api.serializers import EventSerializer
+from events.api.serializers import PUBLIC_FIELDS, EventSerializer
 from events.models import EventStatus
 from nuvio.errors import NuvioError
 
-COLUMNS = [
-    "name",
-    "description",
-    "category",
-    "venue_name",
-    "venue_address",
-    "city",
-    "state",
-    "country",
-    "postal_code",
-    "starts_at",
-    "ends_at",
-    "capacity",
-    "price",
-    "currency",
-    "status",
-    "booking_enabled",
-    "max_tickets_per_user",
-]
+# The API's writable fields, in the API's order.
+COLUMNS = [field for field in PUBLIC_FIELDS if field in services.EDITABLE_FIELDS]
 
 # (line number of the row's first line, cells by column, more cells than columns)
 Row = tuple[int, dict[str, str], bool]
