@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "events",
     "bookings",
     "analytics",
+    "nuvio",  # project-wide management commands (er_diagram)
 ]
 
 MIDDLEWARE = [
