@@ -498,6 +498,7 @@ def main() -> int:
         }
         solo = {
             "detail": lambda: get(NUVIO_PORT, files["detail"]),
+            "list_uncached": lambda: get(NUVIO_PORT, files["list"], nonce=True),
             "search_1k": lambda: get(NUVIO_PORT, files["search"], nonce=True),
             "search_broad_1k": lambda: get(NUVIO_PORT, files["search_broad"], nonce=True),
         }
