@@ -61,5 +61,15 @@ bench-smoke: $(VENV)/.installed-dev
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) bench/run.py --smoke --duration 1 --reps 1 --output /tmp/nuvio-bench-smoke.json
 
+## chaos: faults injected under load into the Procfile stack, own DB and Redis (about 4 minutes)
+.PHONY: chaos fuzz
+chaos: $(VENV)/.installed-dev
+	$(PY) bench/chaos.py
+
+## fuzz: schemathesis over the whole API, longer than CI's run and with new inputs each time
+fuzz: $(VENV)/.installed-dev
+	NUVIO_FUZZ_EXAMPLES=$${NUVIO_FUZZ_EXAMPLES:-60} NUVIO_FUZZ_RANDOM=1 \
+		$(VENV)/bin/pytest -p no:cacheprovider nuvio/tests/test_fuzz_schema.py
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -45,6 +45,14 @@ class LoginForm(StyledFormMixin, AuthenticationForm):
         "invalid_login": "That e-mail address and password do not match an account.",
         "inactive": "This account is inactive.",
     }
+    # Set by the view when this network made too many failed attempts: the form
+    # then refuses without checking the password (the e-mail typed is kept).
+    throttled_message: str | None = None
+
+    def clean(self):
+        if self.throttled_message:
+            raise forms.ValidationError(self.throttled_message, code="throttled")
+        return super().clean()
 
 
 class ProfileForm(StyledFormMixin, forms.ModelForm):

@@ -31,7 +31,6 @@ import logging
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal
-from functools import partial
 from itertools import islice
 
 from django.conf import settings
@@ -125,10 +124,12 @@ def on_bookings_changed(sender, *, event_id, booking_ids, change: str, now, **kw
     commit (one query by primary key)."""
     if change == "reserved":
         pairs = {_pair(event_id, utc_day(now))}
-        transaction.on_commit(partial(_rollups_touched, pairs), robust=True)
+        # Lambdas, not functools.partial: Django logs a failing robust callback
+        # by its __qualname__, which a partial lacks.
+        transaction.on_commit(lambda: _rollups_touched(pairs), robust=True)
     else:
         ids = list(booking_ids)
-        transaction.on_commit(partial(_bookings_touched, event_id, ids), robust=True)
+        transaction.on_commit(lambda: _bookings_touched(event_id, ids), robust=True)
 
 
 def _bookings_touched(event_id, booking_ids: list) -> None:

@@ -174,7 +174,8 @@ def load_nuvio_data():
         cursor.execute(catalog_sql(1, SPREAD))
         cursor.execute("VACUUM ANALYZE events_event")
     spread = [
-        str(e) for e in Event.objects.filter(name__regex=r" [0-9]+$").values_list("id", flat=True)
+        str(e)
+        for e in Event.objects.filter(venue_name__startswith="Hall ").values_list("id", flat=True)
     ]
     return {
         "tokens": tokens,

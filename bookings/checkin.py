@@ -67,10 +67,13 @@ def ticket_check_in(*, staff: User, code: str, event_id=None, now=None) -> Check
             outcome = CheckIn(ticket=ticket, event=ticket.booking.event, checked_in_at=now)
         else:
             result, error = _refusal(ticket, event_id)
+        scan_event_id = ticket.booking.event_id if ticket else None
+        if event_id is not None and Event.objects.filter(pk=event_id).exists():
+            scan_event_id = event_id  # the door's event; an unknown id is not logged
         CheckInScan.objects.create(
             code=code[:64],
             ticket=ticket,
-            event_id=event_id if event_id is not None else (ticket and ticket.booking.event_id),
+            event_id=scan_event_id,
             staff=staff,
             result=result,
             created_at=now,

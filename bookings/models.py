@@ -4,7 +4,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Round
 from django.utils import timezone
 
 from events.models import Event
@@ -59,7 +59,9 @@ class Booking(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="booking_quantity_positive"),
             models.CheckConstraint(
-                condition=Q(unit_price__gte=0) & Q(total_price=F("unit_price") * F("quantity")),
+                # Rounded: SQLite multiplies decimals as floats (3 x 99.99).
+                condition=Q(unit_price__gte=0)
+                & Q(total_price=Round(F("unit_price") * F("quantity"), 2)),
                 name="booking_total_is_unit_times_quantity",
             ),
             models.CheckConstraint(

@@ -13,7 +13,6 @@ lost (the broker was away at commit time).
 
 import datetime as dt
 import logging
-from functools import partial
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -76,7 +75,10 @@ def notify(
     # ON CONFLICT DO NOTHING: a duplicate leaves no row under this new id, and
     # the e-mail task then finds nothing to send.
     Notification.objects.bulk_create([notification], ignore_conflicts=True)
-    transaction.on_commit(partial(_dispatch_email, notification.pk), robust=True)
+    # A lambda, not functools.partial: when a robust callback fails, Django logs
+    # its __qualname__, which a partial lacks (the AttributeError would escape).
+    notification_id = notification.pk
+    transaction.on_commit(lambda: _dispatch_email(notification_id), robust=True)
 
 
 def _dispatch_email(notification_id) -> None:

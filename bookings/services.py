@@ -453,10 +453,23 @@ def booking_pay(*, user: User, booking_id, card_number: str, now=None) -> Bookin
         }
         raise
     except Exception:
+        if _charge_recorded(charge):
+            # The confirmation committed and something after it failed (a hook
+            # run at commit): the booking is paid, so the money stays.
+            logger.exception("booking %s confirmed; a step after commit failed", booking.pk)
+            return Booking.objects.select_related("event").get(pk=booking.pk)
         # The database failed after the card was charged: give the money back
         # before reporting the failure.
         _refund_unrecorded_charge(charge)
         raise
+
+
+def _charge_recorded(charge) -> bool:
+    """True when the charge's payment row committed (the booking is confirmed)."""
+    try:
+        return Payment.objects.filter(gateway_intent_id=charge.intent_id).exists()
+    except DatabaseError:
+        return False  # the database is away: nothing can be known, refund as before
 
 
 @retry_on_conflict

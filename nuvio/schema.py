@@ -26,6 +26,7 @@ _ERRORS = {
     "403": "`permission_denied`: authenticated but not allowed.",
     "404": "`not_found`: no such object, or one that belongs to another user.",
     "409": "A business rule refused the change (see the code).",
+    "415": "`unsupported_media_type`: a request body that is not JSON, a form or multipart.",
     "429": "`throttled`: rate limit hit; see `Retry-After`.",
     "503": "`busy` or `unavailable`: nothing was changed; see `Retry-After`.",
 }
@@ -33,12 +34,26 @@ _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class NuvioAutoSchema(AutoSchema):
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        for parameter in parameters:
+            if parameter["in"] != "query":
+                continue
+            if parameter["name"] in ("page", "page_size"):
+                # Anything but a positive whole number is 400 `invalid`.
+                parameter["schema"] = {**parameter["schema"], "minimum": 1}
+            elif not parameter.get("required"):
+                # An optional filter sent empty (`?status=`, as HTML forms do)
+                # counts as not given.
+                parameter["allowEmptyValue"] = True
+        return parameters
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction=direction)
         if direction != "response":
             return responses
         for status, description in _ERRORS.items():
-            if status in responses or (status == "409" and self.method in _READ_METHODS):
+            if status in responses or (status in ("409", "415") and self.method in _READ_METHODS):
                 continue
             responses[status] = self._get_response_for_code(
                 OpenApiResponse(ErrorSerializer, description=description),

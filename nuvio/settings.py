@@ -232,6 +232,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "nuvio.schema.NuvioAutoSchema",
     "EXCEPTION_HANDLER": "nuvio.errors.api_exception_handler",
+    # Per-IP throttles read X-Forwarded-For only behind our load balancer (its
+    # last hop); otherwise a client could pick a new "IP" for every request.
+    "NUM_PROXIES": 1 if env_bool("DJANGO_BEHIND_PROXY", False) else 0,
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "iso-8601",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

@@ -1,5 +1,6 @@
 """Staff check-in at the door, and a booking's tickets."""
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAdminUser
@@ -58,7 +59,9 @@ class CheckInSummaryView(APIView):
     permission_classes = [IsAdminUser]
 
     @extend_schema(
-        parameters=[OpenApiParameter("event", str, required=True, description="Event id.")],
+        parameters=[
+            OpenApiParameter("event", OpenApiTypes.UUID, required=True, description="Event id.")
+        ],
         responses={200: CheckInSummarySerializer},
         summary="Tickets sold and checked in for an event (staff)",
     )

@@ -27,7 +27,7 @@ from bookings.models import Booking, Notification, Payment, Ticket, WaitlistEntr
 WRITE_ACTIONS = {"create", "pay", "cancel"}
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    {"type": "string", "minLength": 1, "maxLength": 255},
     OpenApiParameter.HEADER,
     required=False,
     description="Retry safely: the same key and body give the first answer back (24 h).",
@@ -197,7 +197,11 @@ class WaitlistJoinView(APIView):
     list=extend_schema(summary="Your waiting list entries, newest first, with positions"),
     retrieve=extend_schema(summary="One of your waiting list entries"),
     destroy=extend_schema(
-        summary="Leave the waiting list (an offered hold is released to the next person)"
+        summary="Leave the waiting list (an offered hold is released to the next person)",
+        description=(
+            "The entry is not erased: it stays in `GET /api/waitlist/` (and its detail) "
+            "with status `cancelled`, as a record. Leaving twice is harmless (204)."
+        ),
     ),
 )
 class WaitlistViewSet(

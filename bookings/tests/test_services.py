@@ -494,3 +494,10 @@ def test_services_announce_each_change_and_every_release(customer, outsider):
         ("expired", 1),
     ]
     assert released == [(event.pk, 2, 0), (event.pk, 3, 0)]
+
+
+def test_a_price_that_is_not_exact_in_binary_books_any_quantity(customer):
+    # 3 x 99.99: SQLite multiplies decimals as floats; the CHECK rounds to the cent.
+    event = make_event(price=Decimal("99.99"), capacity=10)
+    booking = hold(customer, event, 3)
+    assert Booking.objects.get(pk=booking.pk).total_price == Decimal("299.97")

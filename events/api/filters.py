@@ -36,7 +36,11 @@ class DateOrDateTimeField(forms.Field):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
         if timezone.is_naive(parsed):
             parsed = timezone.make_aware(parsed, dt.UTC)
-        return parsed
+        try:
+            # In UTC: PostgreSQL refuses offsets Python accepts (beyond ±15:59).
+            return parsed.astimezone(dt.UTC)
+        except OverflowError:  # out of range once in UTC (year 0 or 10000)
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 
 class DateOrDateTimeFilter(django_filters.Filter):
