@@ -53,6 +53,8 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
+from run import wait_http  # bench/run.py: the benchmark's stack helpers
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 PG = "postgres://postgres@127.0.0.1:5432"
@@ -176,18 +178,6 @@ class Stack:
         master = self.procs["web"].pid
         out = sh("pgrep", "-P", str(master), capture=True, check=False).stdout.split()
         return [int(pid) for pid in out]
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
 
 
 # --- data ------------------------------------------------------------------------
