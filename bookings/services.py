@@ -6,6 +6,9 @@ processes):
 - **Never oversold.** Capacity moves only through ``Event.tickets_taken``, by a
   conditional ``UPDATE ... WHERE tickets_taken + n <= capacity`` that takes the
   event's row lock; the database also ``CHECK``s it.
+- **Short locks.** On PostgreSQL a reserve is one call of the server-side
+  function ``nuvio_reserve`` (migration 0006), so the event's lock is held
+  only while the server works, never across a network round trip.
 - **Lock order.** Whatever locks more than one row locks the event first, then
   its bookings, so two operations never wait on each other in a circle.
 - **Expiry needs no worker.** A hold past ``expires_at`` is shown as expired
@@ -23,6 +26,7 @@ processes):
   people waiting).
 """
 
+import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -150,10 +154,8 @@ def _take_capacity(event_id, quantity: int, now: dt.datetime) -> Event | None:
     return rows[0] if rows else None
 
 
-def _insert_hold(
-    *, booking_id, user: User, event: Event, quantity: int, now: dt.datetime
-) -> Booking | None:
-    booking = Booking(
+def _new_hold(*, booking_id, user: User, event: Event, quantity: int, now: dt.datetime) -> Booking:
+    return Booking(
         id=booking_id,
         user=user,
         event=event,
@@ -165,6 +167,18 @@ def _insert_hold(
         expires_at=now + dt.timedelta(seconds=settings.NUVIO_HOLD_SECONDS),
         created_at=now,
     )
+
+
+def _saved(booking: Booking) -> Booking:
+    booking._state.adding = False
+    booking._state.db = connection.alias
+    return booking
+
+
+def _insert_hold(
+    *, booking_id, user: User, event: Event, quantity: int, now: dt.datetime
+) -> Booking | None:
+    booking = _new_hold(booking_id=booking_id, user=user, event=event, quantity=quantity, now=now)
     params = [
         _db(booking.id), _db(user.pk), _db(event.pk), quantity, booking.unit_price,
         booking.total_price, booking.currency, booking.status, _db(booking.expires_at),
@@ -176,9 +190,59 @@ def _insert_hold(
         cursor.execute(_INSERT_HOLD_SQL, params)
         if cursor.rowcount != 1:
             return None
-    booking._state.adding = False
-    booking._state.db = connection.alias
-    return booking
+    return _saved(booking)
+
+
+# PostgreSQL runs the fast path as one function (migration 0006): the event's
+# row lock is held only while the server runs it, never across a round trip.
+_RESERVE_CALL = "SELECT * FROM nuvio_reserve(%s, %s, %s, %s, %s, %s, %s, %s)"
+_RESERVE_RETURNS = ["name", "starts_at", "venue_name", "city", "price", "currency",
+                    "max_tickets_per_user"]  # fmt: skip
+# Model.from_db wants the loaded fields in the model's order.
+_RESERVE_EVENT_FIELDS = [
+    f.attname for f in Event._meta.concrete_fields if f.attname in {"id", *_RESERVE_RETURNS}
+]
+_LIMIT_SQLSTATE = "NV001"
+
+
+def _reserve_in_one_call(
+    *, booking_id, user: User, event_id, quantity: int, now: dt.datetime, key, request_hash
+) -> Booking | None:
+    """The fast path on PostgreSQL in one round trip: take the tickets, check
+    the per-user limit under the event lock, insert the hold and the
+    idempotency row, commit. ``None`` (nothing written) when the event is
+    closed, unknown or short of tickets; raises ``LimitExceeded``, or
+    ``IntegrityError`` when this user's key made a hold already."""
+    expires_at = now + dt.timedelta(seconds=settings.NUVIO_HOLD_SECONDS)
+    params = [booking_id, user.pk, event_id, quantity, now, expires_at, key, request_hash]
+    # In autocommit the call is its own transaction; inside a caller's
+    # transaction a savepoint keeps a refusal from aborting it.
+    scope = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    try:
+        with scope, connection.cursor() as cursor:
+            cursor.execute(_RESERVE_CALL, params)
+            row = cursor.fetchone()
+    except DatabaseError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != _LIMIT_SQLSTATE:
+            raise
+        diag = exc.__cause__.diag
+        raise _limit_exceeded(int(diag.message_hint), int(diag.message_detail)) from None
+    if row is None:
+        return None
+    loaded = dict(zip(_RESERVE_RETURNS, row, strict=True), id=event_id)
+    event = Event.from_db(
+        connection.alias, _RESERVE_EVENT_FIELDS, [loaded[f] for f in _RESERVE_EVENT_FIELDS]
+    )
+    return _saved(
+        _new_hold(booking_id=booking_id, user=user, event=event, quantity=quantity, now=now)
+    )
+
+
+def _limit_exceeded(limit: int, already: int) -> LimitExceeded:
+    return LimitExceeded(
+        f"You may hold at most {limit} tickets for this event; you already have {already}.",
+        details={"limit": limit, "already_held": already},
+    )
 
 
 def _live_quantity(*, user: User, event_id, now: dt.datetime) -> int:
@@ -231,7 +295,7 @@ def booking_reserve(
     ``SoldOut`` (details ``available``). Nothing is written when it raises.
 
     With ``idempotency_key`` the key is recorded with the new hold in the same
-    transaction (before the event lock is taken); if this user's key already
+    transaction; if this user's key already
     made a hold, nothing is written and ``AlreadyReserved`` names that hold
     (``IdempotencyConflict`` if it was made by a different request).
     """
@@ -246,33 +310,21 @@ def booking_reserve(
             details={"quantity": [f"Must be between 1 and {MAX_QUANTITY}."]},
         )
     booking_id = uuid.uuid4()
+    one_call = connection.vendor == "postgresql"
     try:
-        with transaction.atomic():
-            if idempotency_key is not None:
-                IdempotencyRecord.objects.create(
-                    user=user,
-                    key=idempotency_key,
-                    scope="reserve",
-                    request_hash=request_hash,
-                    resource_id=booking_id,
-                    created_at=now,
-                )
-            # Fast path: one statement checks, locks and takes.
-            event = _take_capacity(event_id, quantity, now)
-            if event is None:
-                event = _reserve_slow_path(event_id=event_id, quantity=quantity, now=now, user=user)
-            booking = _insert_hold(
-                booking_id=booking_id, user=user, event=event, quantity=quantity, now=now
-            )
-            if booking is None:
-                already = _live_quantity(user=user, event_id=event.pk, now=now)
-                limit = event.max_tickets_per_user
-                raise LimitExceeded(
-                    f"You may hold at most {limit} tickets for this event; you already have "
-                    f"{already}.",
-                    details={"limit": limit, "already_held": already},
-                )
-            _announce(event.pk, [booking.pk], "reserved", now)
+        booking = None
+        if one_call:
+            booking = _reserve_in_one_call(
+                booking_id=booking_id, user=user, event_id=event_id, quantity=quantity, now=now,
+                key=idempotency_key, request_hash=request_hash,
+            )  # fmt: skip
+        if booking is None:
+            booking = _reserve_in_steps(
+                booking_id=booking_id, user=user, event_id=event_id, quantity=quantity, now=now,
+                key=idempotency_key, request_hash=request_hash, fast_path_tried=one_call,
+            )  # fmt: skip
+        else:
+            _announce(booking.event_id, [booking.pk], "reserved", now)
     except IntegrityError:
         if idempotency_key is None:
             raise
@@ -291,6 +343,44 @@ def booking_reserve(
                 details={"key": idempotency_key},
             ) from None
         raise AlreadyReserved(record.resource_id) from None
+    return booking
+
+
+def _reserve_in_steps(
+    *,
+    booking_id,
+    user: User,
+    event_id,
+    quantity: int,
+    now: dt.datetime,
+    key,
+    request_hash,
+    fast_path_tried: bool,
+) -> Booking:
+    """The reserve as separate statements in one transaction: the whole
+    reserve on SQLite, and on PostgreSQL whatever the one-call fast path
+    could not do (releasing lapsed holds, or working out the refusal)."""
+    with transaction.atomic():
+        if key is not None:
+            IdempotencyRecord.objects.create(
+                user=user,
+                key=key,
+                scope="reserve",
+                request_hash=request_hash,
+                resource_id=booking_id,
+                created_at=now,
+            )
+        # Fast path: one statement checks, locks and takes.
+        event = None if fast_path_tried else _take_capacity(event_id, quantity, now)
+        if event is None:
+            event = _reserve_slow_path(event_id=event_id, quantity=quantity, now=now, user=user)
+        booking = _insert_hold(
+            booking_id=booking_id, user=user, event=event, quantity=quantity, now=now
+        )
+        if booking is None:
+            already = _live_quantity(user=user, event_id=event.pk, now=now)
+            raise _limit_exceeded(event.max_tickets_per_user, already)
+        _announce(event.pk, [booking.pk], "reserved", now)
     return booking
 
 

@@ -202,3 +202,54 @@ def test_lock_wait_past_the_timeout_is_503_busy_and_changes_nothing():
     assert int(response["Retry-After"]) >= 1
     assert not Booking.objects.exists()
     assert Event.objects.get(pk=event.pk).tickets_taken == 0
+
+
+def test_a_reserve_is_one_round_trip_and_records_its_key():
+    event = make_event(capacity=10)
+    (user,) = _users(1)
+    from django.test.utils import CaptureQueriesContext
+
+    from bookings.models import IdempotencyRecord
+
+    with CaptureQueriesContext(connection) as queries:
+        booking = services.booking_reserve(
+            user=user, event_id=event.pk, quantity=2, idempotency_key="k1", request_hash="h"
+        )
+
+    assert [q["sql"].split("(")[0] for q in queries.captured_queries] == [
+        "SELECT * FROM nuvio_reserve"
+    ]
+    stored = Booking.objects.get(pk=booking.pk)
+    assert (stored.status, stored.quantity, stored.total_price) == ("held", 2, 2 * event.price)
+    assert stored.expires_at == booking.expires_at
+    record = IdempotencyRecord.objects.get(user=user, key="k1")
+    assert (record.resource_id, record.request_hash) == (booking.pk, "h")
+    _assert_counter_matches_rows(event)
+
+
+def test_the_one_call_refusals_write_nothing():
+    from bookings.idempotency import AlreadyReserved
+    from bookings.models import IdempotencyRecord
+    from nuvio.errors import LimitExceeded
+
+    event = make_event(capacity=10, max_tickets_per_user=3)
+    (user,) = _users(1)
+    first = services.booking_reserve(
+        user=user, event_id=event.pk, quantity=2, idempotency_key="k1", request_hash="h"
+    )
+
+    with pytest.raises(LimitExceeded) as over:
+        services.booking_reserve(
+            user=user, event_id=event.pk, quantity=2, idempotency_key="k2", request_hash="h2"
+        )
+    assert over.value.details == {"limit": 3, "already_held": 2}
+    with pytest.raises(AlreadyReserved) as again:
+        services.booking_reserve(
+            user=user, event_id=event.pk, quantity=2, idempotency_key="k1", request_hash="h"
+        )
+    assert again.value.booking_id == first.pk
+
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["k1"]
+    assert Booking.objects.filter(event=event).count() == 1
+    event.refresh_from_db()
+    assert event.tickets_taken == 2
