@@ -58,6 +58,7 @@ from bookings.models import (
     Refund,
     RefundStatus,
 )
+from nuvio import redis_batch
 
 logger = logging.getLogger("nuvio.analytics")
 
@@ -162,8 +163,17 @@ def _queue(pairs: Iterable[Pair]) -> bool:
     """Add pairs to the dirty set; False if Redis could not take them."""
     from redis.exceptions import RedisError
 
+    pairs = set(pairs)
+    members = [_encode(pair) for pair in pairs]
+    batch = redis_batch.current()
+    if batch is not None:  # sent with the request's other Redis writes
+        batch.add(
+            lambda pipe: pipe.sadd(_dirty_key(), *members),
+            on_error=lambda: rollups_refresh(pairs=pairs),
+        )
+        return True
     try:
-        _redis().sadd(_dirty_key(), *(_encode(pair) for pair in pairs))
+        _redis().sadd(_dirty_key(), *members)
     except (RedisError, OSError) as exc:
         logger.warning("analytics: Redis unavailable (%s); refreshing roll-ups at once", exc)
         return False

@@ -9,7 +9,8 @@ Two stores, each doing what it is good at:
 
 - The **cache** (Redis) holds the claim ("running", with the request's
   fingerprint) and then the stored answer, so a request with a key costs two
-  cache round trips and no database commit of its own. A claim older than
+  cache round trips (the second shared with the request's other Redis
+  writes, ``nuvio.redis_batch``) and no database commit of its own. A claim older than
   NUVIO_IDEMPOTENCY_STALE_SECONDS belonged to a process that died and may be
   taken over.
 - The **database** keeps, for every hold that was created, an
@@ -34,6 +35,7 @@ from django.utils import timezone
 from rest_framework.response import Response
 
 from bookings.models import IdempotencyRecord
+from nuvio import redis_batch
 from nuvio.errors import IdempotencyConflict, Invalid
 
 HEADER = "Idempotency-Key"
@@ -97,14 +99,25 @@ def idempotency_begin(*, user, key: str, request_hash: str) -> tuple[Claim, dict
 
 
 def idempotency_finish(claim: Claim, response: Response) -> None:
+    """Store the answer (or, after a passing failure, drop the claim so the
+    client can retry for real); inside ``redis_batch.deferred_writes()`` the
+    write joins the request's other Redis writes."""
+    ttl = settings.NUVIO_IDEMPOTENCY_TTL_HOURS * 3600
+    batch = redis_batch.current()
     if response.status_code >= 500:
-        # A passing failure (busy, unavailable): let the client retry for real.
-        cache.delete(claim.cache_key)
+        if batch is None:
+            cache.delete(claim.cache_key)
+        else:
+            batch.add(lambda pipe: pipe.delete(cache.make_key(claim.cache_key)))
         return
     body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
     stored = {"hash": claim.request_hash, "state": "done", "status": response.status_code}
     stored["body"] = body
-    cache.set(claim.cache_key, stored, settings.NUVIO_IDEMPOTENCY_TTL_HOURS * 3600)
+    if batch is None:
+        cache.set(claim.cache_key, stored, ttl)
+    else:
+        value = cache.client.encode(stored)
+        batch.add(lambda pipe: pipe.set(cache.make_key(claim.cache_key), value, ex=ttl))
 
 
 def idempotency_cleanup(*, now=None) -> int:
@@ -136,11 +149,12 @@ def idempotent(method):
             response["Idempotent-Replayed"] = "true"
             return response
         view.idempotency = claim
-        try:
-            response = method(view, request, *args, **kwargs)
-        except Exception as exc:
-            response = view.handle_exception(exc)
-        idempotency_finish(claim, response)
+        with redis_batch.deferred_writes():
+            try:
+                response = method(view, request, *args, **kwargs)
+            except Exception as exc:
+                response = view.handle_exception(exc)
+            idempotency_finish(claim, response)
         return response
 
     return wrapper

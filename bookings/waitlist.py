@@ -265,6 +265,8 @@ def on_bookings_changed(sender, event_id, booking_ids, change: str, now, **kwarg
     """Follow the fate of offered holds: paid → ``fulfilled``; ran out or
     cancelled → ``expired``/``cancelled`` (their tickets then come back through
     ``tickets_released`` and go to the next entries)."""
+    if change not in ("confirmed", "expired", "cancelled"):
+        return  # a new hold (the commonest change) is nobody's offer yet
     entries = WaitlistEntry.objects.filter(offered_booking_id__in=booking_ids)
     if change == "confirmed":
         # An offer paid just after it ran out is still honoured if its tickets were free.

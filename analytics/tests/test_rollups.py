@@ -326,3 +326,49 @@ def test_admin_lists_the_rollups_read_only(client, django_user_model, world):
     assert response.status_code == 200
     assert "Alpha Concert" in response.content.decode()
     assert client.get("/admin/analytics/dailyeventstats/add/").status_code == 403
+
+
+@requires_redis
+@pytest.mark.django_db(transaction=True)
+def test_an_idempotent_api_reserve_marks_its_pair_with_the_answer_in_one_pipeline(customer):
+    """On the real Redis: the mark joins the idempotency answer's pipeline
+    (nuvio.redis_batch) and both land; the drain then applies the pair."""
+    from django.core.cache import cache
+    from django_redis import get_redis_connection
+
+    from bookings.idempotency import _cache_key
+
+    redis = get_redis_connection("default")
+    dirty = cache.make_key(services.DIRTY_KEY)
+    redis.delete(dirty)
+    event = make_event()
+    api = APIClient()
+    api.force_authenticate(customer)
+    sent = []
+    original = type(redis.pipeline()).execute
+
+    def counting_execute(pipe, *args, **kwargs):
+        sent.append([command[0][0] for command in pipe.command_stack])
+        return original(pipe, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(redis.pipeline()), "execute", counting_execute)
+        response = api.post(
+            "/api/bookings/",
+            {"event": str(event.pk), "quantity": 1},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="batched",
+        )
+
+    assert response.status_code == 201
+    assert ["SADD", "SET"] in [sorted(commands) for commands in sent]  # one round trip
+    booking = Booking.objects.get()
+    assert redis.smembers(dirty) == {f"{event.pk.hex}:{booking.created_at.date()}".encode()}
+    stored = cache.get(_cache_key(customer.pk, "batched"))
+    assert (stored["state"], stored["status"], stored["body"]["id"]) == (
+        "done",
+        201,
+        str(booking.pk),
+    )
+    assert services.rollups_drain() == 1
+    assert DailyEventStats.objects.get(event=event).bookings == 1
