@@ -46,7 +46,7 @@ class _IpBudget:
 
     def spend(self) -> int:
         try:
-            return hit(self.key, self.period)
+            return hit(self.key, self.period)[0]
         except Exception:
             logger.warning("throttle store unavailable; %s not enforced", self.key, exc_info=True)
             return 0

@@ -49,6 +49,11 @@ def _list_key(version: int, host: str, query: str) -> str:
     return f"catalog:list:{version}:{digest}"
 
 
+def list_query(params) -> str:
+    """A list request's query string in a canonical order (the page's key)."""
+    return "&".join(sorted(f"{k}={v}" for k, v in params.lists()))
+
+
 def cached_list_page(host: str, query: str, render: Callable[[], bytes]) -> bytes:
     """A public list page as rendered JSON, shared for LIST_TTL_SECONDS.
 
@@ -63,14 +68,38 @@ def cached_list_page(host: str, query: str, render: Callable[[], bytes]) -> byte
     version = got.get(VERSION_KEY)
     if version is None:
         version = catalog_version()
-    now = time.time()
     entry = got.get(page_key) if version == seen else None
-    if entry is not None and 0 <= now - entry[0] < LIST_TTL_SECONDS:
-        return entry[1]
+    body = _fresh(entry)
+    if body is not None:
+        return body
     _seen_version = version
     body = render()
-    cache.set(_list_key(version, host, query), (now, body), LIST_TTL_SECONDS + 1)
+    cache.set(_list_key(version, host, query), (time.time(), body), LIST_TTL_SECONDS + 1)
     return body
+
+
+def _fresh(entry) -> bytes | None:
+    if entry is not None and 0 <= time.time() - entry[0] < LIST_TTL_SECONDS:
+        return entry[1]
+    return None
+
+
+def shared_list_page_lookup(host: str, query: str):
+    """For a caller that reads Redis in its own round trip (the catalog
+    middleware, with its rate-limit count): the keys to MGET, and a function
+    that turns their raw values into the fresh page, or None (a miss, or a
+    changed catalog: ``cached_list_page`` then renders it). None when this
+    process has not seen the catalog yet."""
+    seen = _seen_version
+    if seen is None:
+        return None
+    keys = [cache.make_key(VERSION_KEY), cache.make_key(_list_key(seen, host, query))]
+
+    def page(raw: list) -> bytes | None:
+        version, entry = (None if value is None else cache.client.decode(value) for value in raw)
+        return _fresh(entry) if version == seen else None
+
+    return keys, page
 
 
 def cached(key: str, ttl: int, compute: Callable[[], Any]) -> Any:

@@ -34,8 +34,10 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), PERIODS[period[0]]
 
 
-def hit(key: str, window_seconds: int) -> int:
-    """Count one request against ``key``; returns the count in this window."""
+def hit(key: str, window_seconds: int, also=None) -> tuple[int, list]:
+    """Count one request against ``key``; returns the count in this window.
+    On Redis, ``also(pipeline)`` may queue more commands for the same round
+    trip; their results come back as the second item."""
     if settings.REDIS_URL:
         from django_redis import get_redis_connection
 
@@ -43,24 +45,37 @@ def hit(key: str, window_seconds: int) -> int:
         full_key = cache.make_key(key)
         pipe.incr(full_key)
         pipe.expire(full_key, window_seconds + 1, nx=True)
-        return pipe.execute()[0]
+        if also is not None:
+            also(pipe)
+        results = pipe.execute()
+        return results[0], results[2:]
     if cache.add(key, 1, window_seconds + 1):
-        return 1
+        return 1, []
     try:
-        return cache.incr(key)
+        return cache.incr(key), []
     except ValueError:  # expired between add and incr
         cache.set(key, 1, window_seconds + 1)
-        return 1
+        return 1, []
 
 
 class ScopedThrottle(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         scope = getattr(view, "throttle_scope", None) or "read"
+        verdict = getattr(request, "throttle_verdict", None)  # counted earlier on
+        if verdict is not None and verdict[0] == scope:
+            _, allowed, self._wait = verdict
+            return allowed
+        allowed, self._wait, _ = self.check(request, scope)
+        return allowed
+
+    def check(self, request, scope: str, also=None) -> tuple[bool, float, list]:
+        """Count ``request`` in ``scope``: (allowed, seconds to wait, results
+        of ``also``'s commands, sent in the same round trip; see ``hit``)."""
         rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
-        if not rate:
-            return True
-        limit, period = parse_rate(rate)
-        user = request.user
+        if not rate and also is None:
+            return True, 0.0, []
+        limit, period = parse_rate(rate) if rate else (0, 60)
+        user = getattr(request, "user", None)
         if scope not in PER_IP_SCOPES and user and user.is_authenticated:
             ident = f"u{user.pk}"
         else:
@@ -68,12 +83,11 @@ class ScopedThrottle(BaseThrottle):
         now = time.time()
         window = int(now // period)
         try:
-            count = hit(f"throttle:{scope}:{ident}:{window}", period)
+            count, extra = hit(f"throttle:{scope}:{ident}:{window}", period, also)
         except Exception:  # Redis away: serve rather than refuse everyone
             logger.warning("throttle store unavailable; %s not enforced", scope, exc_info=True)
-            return True
-        self._wait = (window + 1) * period - now
-        return count <= limit
+            return True, 0.0, []
+        return not rate or count <= limit, (window + 1) * period - now, extra
 
     def wait(self) -> float:
         return self._wait

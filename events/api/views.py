@@ -58,7 +58,7 @@ class EventViewSet(viewsets.ModelViewSet):
             data = super(EventViewSet, self).list(request, *args, **kwargs).data
             return JSONRenderer().render(data)
 
-        query = "&".join(sorted(f"{k}={v}" for k, v in request.query_params.lists()))
+        query = catalog_cache.list_query(request.query_params)
         body = catalog_cache.cached_list_page(request.get_host(), query, render)
         return HttpResponse(body, content_type="application/json")
 
