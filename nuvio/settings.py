@@ -93,6 +93,9 @@ if not USING_SQLITE:
     # booking throughput. Health checks drop a connection the server closed.
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 600, minimum=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # The same backend, with a health check that polls the socket first.
+        DATABASES["default"]["ENGINE"] = "nuvio.db"
     # A row lock that cannot be taken quickly means extreme contention: fail
     # with 503 `busy` instead of piling up requests behind it.
     _lock_ms = env_int("NUVIO_LOCK_TIMEOUT_MS", 3000, minimum=1)

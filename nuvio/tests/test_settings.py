@@ -84,7 +84,7 @@ def test_production_mode_from_urls():
     )
     assert result.returncode == 0, result.stderr
     engine, cache, eager, conn_max_age, hold, _ = result.stdout.split()
-    assert engine == "django.db.backends.postgresql"
+    assert engine == "nuvio.db"  # Django's PostgreSQL backend, cheaper health check
     assert cache == "django_redis.cache.RedisCache"
     assert eager == "False"
     assert int(conn_max_age) > 0
