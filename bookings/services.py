@@ -295,10 +295,9 @@ def booking_reserve(
     ``SoldOut`` (details ``available``). Nothing is written when it raises.
 
     With ``idempotency_key`` the key is recorded with the new hold in the same
-    transaction; if this user's key already
-    made a hold, nothing is written and ``AlreadyReserved`` names that hold
-    (``IdempotencyConflict`` if it was made by a different request).
-    """
+    transaction; if this user's key already made a hold, nothing is written
+    and ``AlreadyReserved`` names that hold (``IdempotencyConflict`` if it was
+    made by a different request)."""
     now = now or timezone.now()
     try:
         event_id = uuid.UUID(str(event_id))
