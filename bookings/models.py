@@ -37,10 +37,15 @@ class Booking(models.Model):
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # No single-column indexes on the foreign keys: the composite indexes
+    # below lead with them, and every index is written by the hold's INSERT
+    # while the event's row lock is held.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings", db_index=False
     )
-    event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="bookings")
+    event = models.ForeignKey(
+        Event, on_delete=models.PROTECT, related_name="bookings", db_index=False
+    )
     quantity = models.PositiveSmallIntegerField()
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
     total_price = models.DecimalField(max_digits=12, decimal_places=2)
@@ -73,16 +78,11 @@ class Booking(models.Model):
             ),
         ]
         indexes = [
-            # Holds by expiry: the release job, and lapsed holds of one event.
+            # Holds by expiry: the release job.
             models.Index(
                 fields=["expires_at"],
                 condition=Q(status=BookingStatus.HELD),
                 name="booking_held_by_expiry",
-            ),
-            models.Index(
-                fields=["event", "expires_at"],
-                condition=Q(status=BookingStatus.HELD),
-                name="booking_held_by_event",
             ),
             # The per-user limit: a user's live bookings for an event.
             models.Index(
@@ -92,7 +92,12 @@ class Booking(models.Model):
             ),
             # History: a user's bookings, newest first.
             models.Index(fields=["user", "-created_at"], name="booking_by_user_created"),
-            models.Index(fields=["event", "status"], name="booking_by_event_status"),
+            # An event's bookings by status, and its lapsed holds (event, held,
+            # expires_at <= now) as one index range: no planner statistics
+            # needed to find them without reading every hold of a sold-out event.
+            models.Index(
+                fields=["event", "status", "expires_at"], name="booking_event_status_expiry"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -212,7 +217,8 @@ class IdempotencyRecord(models.Model):
     transaction as the hold and kept 24 hours: a retry whose answer the cache
     lost replays this hold instead of making a second (``bookings.idempotency``)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    # The unique (user, key) index leads with the user: no second index.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_index=False)
     key = models.CharField(max_length=255)
     scope = models.CharField(max_length=100)
     request_hash = models.CharField(max_length=64)

@@ -193,11 +193,13 @@ def _insert_hold(
     return _saved(booking)
 
 
-# PostgreSQL runs the fast path as one function (migration 0006): the event's
-# row lock is held only while the server runs it, never across a round trip.
+# PostgreSQL runs the fast path as one function (migrations 0006 and 0008):
+# the event's row lock is held only while the server runs it, never across a
+# round trip; a refusal comes back in the same call, with the event unlocked.
 _RESERVE_CALL = "SELECT * FROM nuvio_reserve(%s, %s, %s, %s, %s, %s, %s, %s)"
-_RESERVE_RETURNS = ["name", "starts_at", "venue_name", "city", "price", "currency",
-                    "max_tickets_per_user"]  # fmt: skip
+_RESERVE_RETURNS = ["held", "name", "starts_at", "venue_name", "city", "price", "currency",
+                    "max_tickets_per_user", "status", "booking_enabled", "capacity",
+                    "tickets_taken", "waitlist_waiting", "lapsed", "key_used"]  # fmt: skip
 # Model.from_db wants the loaded fields in the model's order.
 _RESERVE_EVENT_FIELDS = [
     f.attname for f in Event._meta.concrete_fields if f.attname in {"id", *_RESERVE_RETURNS}
@@ -208,11 +210,13 @@ _LIMIT_SQLSTATE = "NV001"
 def _reserve_in_one_call(
     *, booking_id, user: User, event_id, quantity: int, now: dt.datetime, key, request_hash
 ) -> Booking | None:
-    """The fast path on PostgreSQL in one round trip: take the tickets, check
+    """The reserve on PostgreSQL in one round trip: take the tickets, check
     the per-user limit under the event lock, insert the hold and the
-    idempotency row, commit. ``None`` (nothing written) when the event is
-    closed, unknown or short of tickets; raises ``LimitExceeded``, or
-    ``IntegrityError`` when this user's key made a hold already."""
+    idempotency row, commit. Raises ``LimitExceeded``, ``IntegrityError``
+    when this user's key made a hold already, and the refusals the event's
+    state explains (``Invalid``, ``BookingClosed``, ``SoldOut``). ``None``
+    (nothing written) when only the slow path can tell: lapsed holds to
+    release, this key's hold to replay, or room that appeared meanwhile."""
     expires_at = now + dt.timedelta(seconds=settings.NUVIO_HOLD_SECONDS)
     params = [booking_id, user.pk, event_id, quantity, now, expires_at, key, request_hash]
     # In autocommit the call is its own transaction; inside a caller's
@@ -228,14 +232,19 @@ def _reserve_in_one_call(
         diag = exc.__cause__.diag
         raise _limit_exceeded(int(diag.message_hint), int(diag.message_detail)) from None
     if row is None:
-        return None
+        raise _no_such_event()
     loaded = dict(zip(_RESERVE_RETURNS, row, strict=True), id=event_id)
     event = Event.from_db(
         connection.alias, _RESERVE_EVENT_FIELDS, [loaded[f] for f in _RESERVE_EVENT_FIELDS]
     )
-    return _saved(
-        _new_hold(booking_id=booking_id, user=user, event=event, quantity=quantity, now=now)
-    )
+    if loaded["held"]:
+        return _saved(
+            _new_hold(booking_id=booking_id, user=user, event=event, quantity=quantity, now=now)
+        )
+    if not loaded["key_used"]:
+        _refuse_without_lock(event, quantity=quantity, now=now, user=user,
+                             has_lapsed=lambda: loaded["lapsed"])  # fmt: skip
+    return None
 
 
 def _limit_exceeded(limit: int, already: int) -> LimitExceeded:
@@ -391,20 +400,10 @@ def _reserve_slow_path(*, event_id, quantity: int, now: dt.datetime, user: User)
     event, and a sell-out with no lapsed hold to release. So once an event is
     sold out, refusing the rush behind it does not queue on its row lock.
     """
-    peek = Event.objects.filter(pk=event_id).first()
-    if peek is None or (peek.status == EventStatus.DRAFT and not user.is_staff):
-        raise Invalid("No such event.", details={"event": ["No such event."]})
-    reason = peek.booking_closed_reason(now)
-    if reason:
-        raise BookingClosed(reason)
-    short = peek.waitlist_waiting or peek.capacity - peek.tickets_taken < quantity
-    if short and not Booking.objects.lapsed_holds(now).filter(event_id=event_id).exists():
-        free = max(peek.capacity - peek.tickets_taken, 0)
-        if peek.waitlist_waiting:
-            message = "Sold out: returned tickets go to the waiting list." if free else "Sold out."
-            raise SoldOut(message, details={"available": 0})
-        message = "Sold out." if free == 0 else f"Only {free} tickets left."
-        raise SoldOut(message, details={"available": free})
+    _refuse_without_lock(
+        Event.objects.filter(pk=event_id).first(), quantity=quantity, now=now, user=user,
+        has_lapsed=lambda: Booking.objects.lapsed_holds(now).filter(event_id=event_id).exists(),
+    )  # fmt: skip
     event = Event.objects.select_for_update().get(pk=event_id)
     reason = event.booking_closed_reason(now)
     if reason:
@@ -425,6 +424,32 @@ def _reserve_slow_path(*, event_id, quantity: int, now: dt.datetime, user: User)
     if taken is None:  # cannot happen while we hold the lock; never oversell regardless
         raise SoldOut(details={"available": available})
     return taken
+
+
+def _no_such_event() -> Invalid:
+    return Invalid("No such event.", details={"event": ["No such event."]})
+
+
+def _refuse_without_lock(
+    peek: Event | None, *, quantity: int, now: dt.datetime, user: User, has_lapsed
+) -> None:
+    """Raise the refusal that an unlocked look at the event is enough for:
+    unknown (a draft counts as unknown to customers), closed, or short of
+    tickets with no lapsed hold (``has_lapsed()``) whose release could help.
+    Returns when only a look under the lock can tell."""
+    if peek is None or (peek.status == EventStatus.DRAFT and not user.is_staff):
+        raise _no_such_event()
+    reason = peek.booking_closed_reason(now)
+    if reason:
+        raise BookingClosed(reason)
+    short = peek.waitlist_waiting or peek.capacity - peek.tickets_taken < quantity
+    if short and not has_lapsed():
+        free = max(peek.capacity - peek.tickets_taken, 0)
+        if peek.waitlist_waiting:
+            message = "Sold out: returned tickets go to the waiting list." if free else "Sold out."
+            raise SoldOut(message, details={"available": 0})
+        message = "Sold out." if free == 0 else f"Only {free} tickets left."
+        raise SoldOut(message, details={"available": free})
 
 
 # --- expiry ------------------------------------------------------------------

@@ -253,3 +253,64 @@ def test_the_one_call_refusals_write_nothing():
     assert Booking.objects.filter(event=event).count() == 1
     event.refresh_from_db()
     assert event.tickets_taken == 2
+
+
+def test_a_sold_out_or_closed_refusal_is_one_round_trip_and_writes_nothing():
+    from django.test.utils import CaptureQueriesContext
+
+    from bookings.models import IdempotencyRecord
+    from nuvio.errors import BookingClosed, SoldOut
+
+    sold_out = make_event(capacity=2)
+    closed = make_event(capacity=10, booking_enabled=False)
+    buyer, late = _users(2)
+    services.booking_reserve(user=buyer, event_id=sold_out.pk, quantity=2)
+
+    for event, error in ((sold_out, SoldOut), (closed, BookingClosed)):
+        with CaptureQueriesContext(connection) as queries, pytest.raises(error) as refused:
+            services.booking_reserve(
+                user=late, event_id=event.pk, quantity=1, idempotency_key=f"k-{event.pk}",
+                request_hash="h",
+            )  # fmt: skip
+        assert len(queries.captured_queries) == 1, queries.captured_queries
+    assert refused.value.message == "Booking is closed for this event."
+    assert not IdempotencyRecord.objects.filter(user=late).exists()
+    assert not Booking.objects.filter(user=late).exists()
+    _assert_counter_matches_rows(sold_out)
+
+
+def test_a_sold_out_event_with_lapsed_holds_still_sells_them():
+    from nuvio.errors import SoldOut
+
+    event = make_event(capacity=2)
+    first, second = _users(2)
+    lapsed = services.booking_reserve(
+        user=first, event_id=event.pk, quantity=2, now=timezone.now() - dt.timedelta(hours=1)
+    )
+
+    booking = services.booking_reserve(user=second, event_id=event.pk, quantity=2)
+
+    assert booking.status == BookingStatus.HELD
+    assert Booking.objects.get(pk=lapsed.pk).status == BookingStatus.EXPIRED
+    with pytest.raises(SoldOut) as refused:
+        services.booking_reserve(user=first, event_id=event.pk, quantity=1)
+    assert refused.value.details == {"available": 0}
+    _assert_counter_matches_rows(event)
+
+
+def test_a_retry_on_a_sold_out_event_replays_its_own_hold():
+    from bookings.idempotency import AlreadyReserved
+
+    event = make_event(capacity=2)
+    (user,) = _users(1)
+    first = services.booking_reserve(
+        user=user, event_id=event.pk, quantity=2, idempotency_key="k1", request_hash="h"
+    )
+
+    with pytest.raises(AlreadyReserved) as again:
+        services.booking_reserve(
+            user=user, event_id=event.pk, quantity=2, idempotency_key="k1", request_hash="h"
+        )
+
+    assert again.value.booking_id == first.pk
+    assert Booking.objects.filter(event=event).count() == 1
