@@ -6,7 +6,9 @@ analytics mark). Each alone is a network round trip; inside
 block ends. Each write names what to do if Redis cannot take it (the same
 fallback it has when it is sent alone). Nothing is deferred outside a block,
 or without Redis (the embedded mode's local-memory cache has no round trips
-to save).
+to save). ``RequestBatchMiddleware`` opens a block around every request, so
+a request's deferred writes (the token cache, the idempotency answer, the
+analytics mark) share one round trip after its answer is ready.
 """
 
 import logging
@@ -67,3 +69,15 @@ def deferred_writes():
     finally:
         _current.reset(token)
         batch.flush()
+
+
+class RequestBatchMiddleware:
+    """One batch of deferred Redis writes per request, sent when the view
+    has answered."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with deferred_writes():
+            return self.get_response(request)

@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Anonymous GET /api/events/ from the shared page cache, before the rest.
     "events.middleware.CatalogListMiddleware",
+    # Every other request's deferred Redis writes go out together at its end.
+    "nuvio.redis_batch.RequestBatchMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -38,3 +38,39 @@ def test_renamed_user_is_seen_at_once(customer_api, customer):
     customer.name = "Renamed"
     customer.save()
     assert customer_api.get("/api/me/").json()["name"] == "Renamed"
+
+
+def test_a_change_in_the_request_that_first_cached_the_token_is_seen_at_once(
+    customer_api, customer
+):
+    """The token's cache entry is written at the end of the request that
+    looked it up; a change to the user in that same request must not be
+    overwritten by it."""
+    cache.delete(token_cache_key(Token.objects.get(user=customer).key))
+
+    assert customer_api.patch("/api/me/", {"name": "Renamed"}, format="json").status_code == 200
+
+    assert customer_api.get("/api/me/").json()["name"] == "Renamed"
+
+
+def test_a_lookup_inside_a_batch_is_cached_when_the_batch_ends(customer):
+    from rest_framework.test import APIRequestFactory
+
+    from nuvio import redis_batch
+    from nuvio.authentication import CachedTokenAuthentication
+
+    key = Token.objects.get_or_create(user=customer)[0].key
+    request = APIRequestFactory().get("/api/me/", HTTP_AUTHORIZATION=f"Token {key}")
+    with redis_batch.deferred_writes() as batch:
+        user, _ = CachedTokenAuthentication().authenticate(request)
+        assert user.pk == customer.pk
+        if batch is not None:  # Redis: the write waits for the batch
+            assert cache.get(token_cache_key(key)) is None
+    assert customer.pk in cache.get(token_cache_key(key))
+
+
+def test_an_unknown_token_is_401_in_the_envelope(anon_api):
+    anon_api.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    response = anon_api.get("/api/me/")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
