@@ -394,10 +394,16 @@ def summarize(values: list[float]) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description="Nuvio vs baseline, side by side.")
     parser.add_argument(
-        "--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 5))
+        "--duration", type=float, default=float(os.environ.get("BENCH_DURATION", 6))
     )
     parser.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", 3)))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 4)))
+    parser.add_argument(
+        "--sellouts",
+        type=int,
+        default=int(os.environ.get("BENCH_SELLOUTS", 1)),
+        help="sell-out runs (each a fresh event; at most 4)",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny numbers: checks the harness")
     parser.add_argument("--output", default=str(BENCH / "results.json"))
     args = parser.parse_args()
@@ -500,8 +506,12 @@ def main() -> int:
         solo = {
             "detail": lambda: get(NUVIO_PORT, files["detail"]),
             "list_uncached": lambda: get(NUVIO_PORT, files["list"], nonce=True),
-            "search_1k": lambda: get(NUVIO_PORT, files["search"], nonce=True),
-            "search_broad_1k": lambda: get(NUVIO_PORT, files["search_broad"], nonce=True),
+        }
+        # The same searches over 1,000 and then 100,000 events, measured just
+        # before and just after the catalog grows, so little drift lies between.
+        searches = {
+            "search": lambda: get(NUVIO_PORT, files["search"], nonce=True),
+            "search_broad": lambda: get(NUVIO_PORT, files["search_broad"], nonce=True),
         }
         log("warm-up")
         wrk(NUVIO_PORT, "get.lua", 8, 1, {"BENCH_PATHS": files["list"]})
@@ -526,7 +536,7 @@ def main() -> int:
 
         log(f"sell-out: capacity {SELLOUT_CAPACITY}, {SELLOUT_REQUESTS} requests")
         sellouts = []
-        for rep in range(min(reps, len(data["sellouts"]))):
+        for rep in range(min(args.sellouts, len(data["sellouts"]))):
             event_id = data["sellouts"][rep]
             run = loadgen.run(
                 "127.0.0.1",
@@ -541,13 +551,12 @@ def main() -> int:
             sellouts.append(run)
         results["sellout"] = sellouts
 
-        log(f"catalog: {CATALOG} events")
+        log(f"search over {SPREAD} events, then a catalog of {CATALOG} events and the same")
+        for name, run in searches.items():
+            raw[f"{name}_1k"] = {"nuvio": [run() for _ in range(reps)]}
         load_catalog()
-        for name, paths in (
-            ("search_100k", files["search"]),
-            ("search_broad_100k", files["search_broad"]),
-        ):
-            raw[name] = {"nuvio": [get(NUVIO_PORT, paths, nonce=True) for _ in range(reps)]}
+        for name, run in searches.items():
+            raw[f"{name}_100k"] = {"nuvio": [run() for _ in range(reps)]}
         raw["list_cached_100k"] = {"nuvio": [get(NUVIO_PORT, files["list"]) for _ in range(reps)]}
 
         log(f"memory: web worker RSS around {MEMORY_REQUESTS} requests")
@@ -609,6 +618,15 @@ def main() -> int:
         + results["memory"]["5xx"]
     )
     results["ratios"] = ratios(results)
+    # Each A/B pair ran back to back: its ratio cancels the machine's drift
+    # between repetitions, and the spread of those ratios shows the noise.
+    results["paired_ratios"] = {
+        name: summarize(
+            [n["rps"] / b["rps"] for n, b in zip(sides["nuvio"], sides["baseline"], strict=True)]
+        )
+        for name, sides in raw.items()
+        if "baseline" in sides
+    }
     results["machine"] = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -619,6 +637,7 @@ def main() -> int:
         "workers": args.workers,
         "duration_s": args.duration,
         "reps": args.reps,
+        "sellouts": args.sellouts,
         "smoke": args.smoke,
         "elapsed_s": round(time.time() - started, 1),
     }
@@ -666,7 +685,8 @@ def update_performance_doc(results: dict) -> None:
         f"{start}\nLatest run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{machine['cpus']} CPUs, PostgreSQL {machine['postgres']}, Python {machine['python']}, "
         f"{machine['workers']} gunicorn sync workers each, {machine['reps']} × "
-        f"{machine['duration_s']:.0f} s per scenario, {machine['elapsed_s']:.0f} s in all.\n"
+        f"{machine['duration_s']:.0f} s per scenario, {machine['sellouts']} sell-out run(s), "
+        f"{machine['elapsed_s']:.0f} s in all.\n"
         f"{table(results)}\n{end}"
     )
     text = doc.read_text() if doc.exists() else f"# Performance\n\n{start}\n{end}\n"
@@ -713,7 +733,7 @@ def table(results: dict) -> str:
     s, r = results["scenarios"], results["ratios"]
     lines = [
         "",
-        "| scenario | Nuvio req/s (median, min–max) | baseline req/s | ratio |",
+        "| scenario | Nuvio req/s (median, min–max) | baseline req/s | ratio (pairs' range) |",
         "|---|---|---|---|",
     ]
 
@@ -726,7 +746,13 @@ def table(results: dict) -> str:
             continue
         nuvio = fmt(sides["nuvio"])
         base = fmt(sides["baseline"]) if "baseline" in sides else ""
-        ratio = f"{sides['nuvio']['median'] / sides['baseline']['median']:.2f}×" if base else ""
+        ratio = ""
+        if base:
+            paired = results["paired_ratios"][name]
+            ratio = (
+                f"{sides['nuvio']['median'] / sides['baseline']['median']:.2f}× "
+                f"(pairs {paired['min']:.2f}–{paired['max']:.2f})"
+            )
         extra = f", p95 {sides['nuvio_p95_ms']['median']:.1f} ms" if "nuvio_p95_ms" in sides else ""
         lines.append(f"| {name} | {nuvio}{extra} | {base} | {ratio} |")
     for i, run in enumerate(results["sellout"], 1):
