@@ -52,7 +52,7 @@ check: $(VENV)/.installed-dev
 schema: $(VENV)/.installed
 	$(PY) manage.py spectacular --validate --file docs/openapi.yaml
 
-## bench: Nuvio vs a minimal Django baseline and pgbench, side by side (about 8 minutes)
+## bench: Nuvio vs a minimal Django baseline and pgbench, side by side (about 9 minutes)
 bench: $(VENV)/.installed-dev
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) bench/run.py
