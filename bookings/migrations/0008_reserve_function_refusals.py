@@ -28,6 +28,9 @@ RETURNS TABLE (held boolean, name varchar, starts_at timestamptz, venue_name var
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     e record;
+    took boolean;
+    has_lapsed boolean := false;
+    has_key boolean := false;
     live integer;
 BEGIN
     UPDATE events_event AS ev
@@ -35,59 +38,47 @@ BEGIN
      WHERE ev.id = p_event AND ev.status = 'published' AND ev.booking_enabled
        AND ev.starts_at > p_now AND ev.tickets_taken + p_quantity <= ev.capacity
        AND ev.waitlist_waiting = 0
-    RETURNING ev.name, ev.starts_at, ev.venue_name, ev.city, ev.price, ev.currency,
-              ev.max_tickets_per_user, ev.status, ev.booking_enabled, ev.capacity,
-              ev.tickets_taken, ev.waitlist_waiting
-      INTO e;
-    IF NOT FOUND THEN
+    RETURNING ev.* INTO e;
+    took := FOUND;
+    IF NOT took THEN
         -- Refused: the event as it is now (no lock), and what the caller
         -- needs to know to answer without another round trip.
-        SELECT ev.name, ev.starts_at, ev.venue_name, ev.city, ev.price, ev.currency,
-               ev.max_tickets_per_user, ev.status, ev.booking_enabled, ev.capacity,
-               ev.tickets_taken, ev.waitlist_waiting
-          INTO e
-          FROM events_event AS ev
-         WHERE ev.id = p_event;
+        SELECT ev.* INTO e FROM events_event AS ev WHERE ev.id = p_event;
         IF NOT FOUND THEN
             RETURN;
         END IF;
-        RETURN QUERY SELECT
-            false, e.name::varchar, e.starts_at::timestamptz, e.venue_name::varchar,
-            e.city::varchar, e.price::numeric, e.currency::varchar,
-            e.max_tickets_per_user::integer, e.status::varchar, e.booking_enabled::boolean,
-            e.capacity::integer, e.tickets_taken::integer, e.waitlist_waiting::integer,
-            EXISTS (SELECT 1 FROM bookings_booking AS b
-                     WHERE b.event_id = p_event AND b.status = 'held'
-                       AND b.expires_at <= p_now),
-            p_key IS NOT NULL AND EXISTS (SELECT 1 FROM bookings_idempotencyrecord AS r
-                                           WHERE r.user_id = p_user AND r.key = p_key);
-        RETURN;
+        has_lapsed := EXISTS (SELECT 1 FROM bookings_booking AS b
+                               WHERE b.event_id = p_event AND b.status = 'held'
+                                 AND b.expires_at <= p_now);
+        has_key := p_key IS NOT NULL AND EXISTS (
+            SELECT 1 FROM bookings_idempotencyrecord AS r
+             WHERE r.user_id = p_user AND r.key = p_key);
+    ELSE
+        -- The key first: a retry of a request that made its hold already is
+        -- answered with that hold (unique violation), whatever the limit says now.
+        IF p_key IS NOT NULL THEN
+            INSERT INTO bookings_idempotencyrecord (user_id, key, scope, request_hash,
+                                                    resource_id, created_at)
+            VALUES (p_user, p_key, 'reserve', p_hash, p_booking, p_now);
+        END IF;
+        SELECT COALESCE(SUM(b.quantity), 0) INTO live
+          FROM bookings_booking AS b
+         WHERE b.user_id = p_user AND b.event_id = p_event
+           AND (b.status = 'confirmed' OR (b.status = 'held' AND b.expires_at > p_now));
+        IF live + p_quantity > e.max_tickets_per_user THEN
+            RAISE EXCEPTION 'per-user limit' USING ERRCODE = 'NV001',
+                DETAIL = live::text, HINT = e.max_tickets_per_user::text;
+        END IF;
+        INSERT INTO bookings_booking (id, user_id, event_id, quantity, unit_price,
+                                      total_price, currency, status, expires_at, created_at)
+        VALUES (p_booking, p_user, p_event, p_quantity, e.price, e.price * p_quantity,
+                e.currency, 'held', p_expires, p_now);
     END IF;
-    -- The key first: a retry of a request that made its hold already is
-    -- answered with that hold (unique violation), whatever the limit says now.
-    IF p_key IS NOT NULL THEN
-        INSERT INTO bookings_idempotencyrecord (user_id, key, scope, request_hash, resource_id,
-                                                created_at)
-        VALUES (p_user, p_key, 'reserve', p_hash, p_booking, p_now);
-    END IF;
-    SELECT COALESCE(SUM(b.quantity), 0) INTO live
-      FROM bookings_booking AS b
-     WHERE b.user_id = p_user AND b.event_id = p_event
-       AND (b.status = 'confirmed' OR (b.status = 'held' AND b.expires_at > p_now));
-    IF live + p_quantity > e.max_tickets_per_user THEN
-        RAISE EXCEPTION 'per-user limit' USING ERRCODE = 'NV001',
-            DETAIL = live::text, HINT = e.max_tickets_per_user::text;
-    END IF;
-    INSERT INTO bookings_booking (id, user_id, event_id, quantity, unit_price, total_price,
-                                  currency, status, expires_at, created_at)
-    VALUES (p_booking, p_user, p_event, p_quantity, e.price, e.price * p_quantity,
-            e.currency, 'held', p_expires, p_now);
     RETURN QUERY SELECT
-        true, e.name::varchar, e.starts_at::timestamptz, e.venue_name::varchar,
-        e.city::varchar, e.price::numeric, e.currency::varchar,
-        e.max_tickets_per_user::integer, e.status::varchar, e.booking_enabled::boolean,
-        e.capacity::integer, e.tickets_taken::integer, e.waitlist_waiting::integer,
-        false, false;
+        took, e.name::varchar, e.starts_at, e.venue_name::varchar, e.city::varchar,
+        e.price::numeric, e.currency::varchar, e.max_tickets_per_user::integer,
+        e.status::varchar, e.booking_enabled, e.capacity, e.tickets_taken,
+        e.waitlist_waiting, has_lapsed, has_key;
 END
 $$;
 """
