@@ -7,7 +7,7 @@ processes):
   conditional ``UPDATE ... WHERE tickets_taken + n <= capacity`` that takes the
   event's row lock; the database also ``CHECK``s it.
 - **Short locks.** On PostgreSQL a reserve is one call of the server-side
-  function ``nuvio_reserve`` (migration 0006), so the event's lock is held
+  function ``nuvio_reserve`` (``bookings.db_functions``), so the event's lock is held
   only while the server works, never across a network round trip.
 - **Lock order.** Whatever locks more than one row locks the event first, then
   its bookings, so two operations never wait on each other in a circle.
@@ -193,7 +193,7 @@ def _insert_hold(
     return _saved(booking)
 
 
-# PostgreSQL runs the fast path as one function (migrations 0006 and 0008):
+# PostgreSQL runs the fast path as one function (bookings.db_functions):
 # the event's row lock is held only while the server runs it, never across a
 # round trip; a refusal comes back in the same call, with the event unlocked.
 _RESERVE_CALL = "SELECT * FROM nuvio_reserve(%s, %s, %s, %s, %s, %s, %s, %s)"
