@@ -11,6 +11,10 @@ the system's Chromium (``/usr/bin/chromium``, Debian's ``chromium`` package;
 reason shown (``-ra``); in CI (``CI=true``) a missing browser fails instead,
 so the journeys can never silently stop running there (``.ci/run`` installs
 it through apt).
+
+Every page is watched for JavaScript errors and for anything its
+Content-Security-Policy blocked (a ``securitypolicyviolation`` event, or
+Chromium's console message about one): either fails the test.
 """
 
 import os
@@ -31,11 +35,25 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # A fake camera that needs no permission prompt, for the check-in scanner.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
 ]
 VIEWPORT = {"width": 1280, "height": 900}
 TIMEOUT_MS = 15_000
 
 _REPORTS = pytest.StashKey[dict]()
+
+# Runs in every document before its own scripts: whatever the policy blocks is
+# reported to the test (through a Playwright binding, which CSP does not see).
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__nuvioCspViolation([
+    event.effectiveDirective, "blocked", event.blockedURI || "(inline)",
+    "at", event.sourceFile + ":" + event.lineNumber, "on", event.documentURI,
+  ].join(" "));
+}, true);
+"""
 
 
 def _in_ci() -> bool:
@@ -124,6 +142,17 @@ class Browsing:
         self.prefix = prefix
         self.errors: list[str] = []
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.csp_violations: list[str] = []
+        self.context.expose_binding(
+            "__nuvioCspViolation", lambda _source, report: self.csp_violations.append(report)
+        )
+        self.context.add_init_script(CSP_LISTENER)
+        # Chromium also says so on the console, which covers workers and frames.
+        self.context.on("console", self._console)
+
+    def _console(self, message) -> None:
+        if "Content Security Policy" in message.text:
+            self.csp_violations.append(f"console: {message.text}")
 
     def goto(self, path: str):
         response = self.page.goto(self.base_url + path)
@@ -168,7 +197,11 @@ def browse(request, browser, live_server, artifacts_dir):
     for browsing in opened:
         if failed:
             browsing.save_failure(_test_name(request.node))
+            for report in browsing.csp_violations:  # often why the test failed
+                print(f"Content-Security-Policy violation: {report}")
         browsing.context.close()
     if not failed:
         errors = [error for browsing in opened for error in browsing.errors]
         assert not errors, f"JavaScript errors in the pages: {errors}"
+        blocked = [report for browsing in opened for report in browsing.csp_violations]
+        assert not blocked, f"Content-Security-Policy violations in the pages: {blocked}"
