@@ -15,6 +15,7 @@ from rest_framework.settings import api_settings
 from accounts import services
 from accounts.forms import LoginForm, PasswordChangeForm, ProfileForm, SignupForm
 from nuvio.errors import Invalid
+from nuvio.outage import log_outage
 from nuvio.throttling import ScopedThrottle, hit, parse_rate
 
 logger = logging.getLogger("nuvio.throttling")
@@ -47,8 +48,8 @@ class _IpBudget:
     def spend(self) -> int:
         try:
             return hit(self.key, self.period)[0]
-        except Exception:
-            logger.warning("throttle store unavailable; %s not enforced", self.key, exc_info=True)
+        except Exception as exc:
+            log_outage(logger, "throttle store unavailable; rate limits not enforced", exc)
             return 0
 
 

@@ -13,6 +13,15 @@ from nuvio.errors import Invalid
 from nuvio.forms import StyledFormMixin
 
 DATE_ERROR = "Enter a date as YYYY-MM-DD."
+# Far enough inside Python's years 1..9999 that a default `from` (DEFAULT_DAYS
+# before `to`) and the day after `to` (the end of the range) both exist.
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
+RANGE_ERROR = f"Enter a date from {FIRST_DAY} to {LAST_DAY}."
+
+
+def _in_range(day: dt.date) -> None:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise forms.ValidationError(RANGE_ERROR, code="out_of_range")
 
 
 class AnalyticsFilterForm(forms.Form):
@@ -20,7 +29,8 @@ class AnalyticsFilterForm(forms.Form):
 
     A missing ``to`` is today (UTC); a missing ``from`` is ``DEFAULT_DAYS - 1``
     days before ``to`` (so the default is the last 30 days). ``from`` after
-    ``to`` or a range over ``MAX_DAYS`` days is an error on ``to``; an unknown
+    ``to`` or a range over ``MAX_DAYS`` days is an error on ``to``; a date
+    outside ``FIRST_DAY``..``LAST_DAY`` is an error on its field; an unknown
     category or a malformed event id is an error on its field. Whether the
     event exists is checked where the figures are computed, so a cached answer
     needs no query.
@@ -44,6 +54,7 @@ class AnalyticsFilterForm(forms.Form):
                 label=label,
                 input_formats=["%Y-%m-%d"],
                 error_messages={"invalid": DATE_ERROR},
+                validators=[_in_range],
                 widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             )
         self.order_fields(["from", "to", "category", "event"])

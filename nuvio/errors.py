@@ -2,8 +2,8 @@
 
 Services raise :class:`NuvioError` subclasses; ``api_exception_handler`` turns
 every failure an API view can meet (domain errors, DRF and Django validation,
-authentication, permissions, 404, throttling, a lost database, a bug) into the
-envelope of API.md::
+authentication, permissions, 404, throttling, a body over the size limit, a
+lost database, a bug) into the envelope of API.md::
 
     {"error": {"code": "sold_out", "message": "Only 2 tickets left.", "details": {}}}
 
@@ -13,7 +13,9 @@ and marks the transaction for rollback.
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
@@ -73,6 +75,11 @@ class NotFound(NuvioError):
 class MethodNotAllowed(NuvioError):
     status, code = 405, "method_not_allowed"
     default_message = "This method is not allowed here."
+
+
+class TooLarge(NuvioError):
+    status, code = 413, "too_large"
+    default_message = "The request body is too large."
 
 
 class Conflict(NuvioError):
@@ -201,6 +208,14 @@ def to_nuvio_error(exc: BaseException) -> NuvioError | None:
         return NotFound()
     if isinstance(exc, DjangoPermissionDenied):
         return PermissionDenied()
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return TooLarge(
+            f"The request body is larger than {limit} bytes.", details={"max_bytes": limit}
+        )
+    if isinstance(exc, SuspiciousOperation):
+        # Django answers these 400 itself (too many fields, a bad Host ...).
+        return Invalid("The request could not be understood.")
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             details = {field: list(msgs) for field, msgs in exc.message_dict.items()}

@@ -18,6 +18,8 @@ from contextvars import ContextVar
 
 from django.conf import settings
 
+from nuvio.outage import log_outage
+
 logger = logging.getLogger("nuvio.redis")
 _current: ContextVar["Batch | None"] = ContextVar("nuvio_redis_batch", default=None)
 
@@ -44,7 +46,7 @@ class Batch:
                 write(pipe)
             pipe.execute()
         except (RedisError, OSError) as exc:
-            logger.warning("deferred Redis writes failed (%s); running their fallbacks", exc)
+            log_outage(logger, "deferred Redis writes failed; running their fallbacks", exc)
             for _, on_error in writes:
                 if on_error is not None:
                     on_error()

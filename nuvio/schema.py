@@ -26,11 +26,13 @@ _ERRORS = {
     "403": "`permission_denied`: authenticated but not allowed.",
     "404": "`not_found`: no such object, or one that belongs to another user.",
     "409": "A business rule refused the change (see the code).",
+    "413": "`too_large`: the request body is over the size limit (`details.max_bytes`).",
     "415": "`unsupported_media_type`: a request body that is not JSON, a form or multipart.",
     "429": "`throttled`: rate limit hit; see `Retry-After`.",
     "503": "`busy` or `unavailable`: nothing was changed; see `Retry-After`.",
 }
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+_BODY_ERRORS = {"409", "413", "415"}  # only for methods that change something
 
 
 class NuvioAutoSchema(AutoSchema):
@@ -53,7 +55,7 @@ class NuvioAutoSchema(AutoSchema):
         if direction != "response":
             return responses
         for status, description in _ERRORS.items():
-            if status in responses or (status in ("409", "415") and self.method in _READ_METHODS):
+            if status in responses or (status in _BODY_ERRORS and self.method in _READ_METHODS):
                 continue
             responses[status] = self._get_response_for_code(
                 OpenApiResponse(ErrorSerializer, description=description),

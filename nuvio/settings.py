@@ -6,9 +6,12 @@ run eagerly). ``DATABASE_URL`` and ``REDIS_URL`` give the production mode
 variable is listed in ``.env.example`` and in ``docs/operations.md``.
 """
 
+import base64
+import hashlib
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from nuvio.env import (
@@ -55,6 +58,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
     # Anonymous GET /api/events/ from the shared page cache, before the rest.
     "events.middleware.CatalogListMiddleware",
     # Every other request's deferred Redis writes go out together at its end.
@@ -65,6 +70,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # An API endpoint's missing method is a 405 before authentication and throttling.
+    "nuvio.middleware.ApiMethodMiddleware",
 ]
 
 ROOT_URLCONF = "nuvio.urls"
@@ -206,10 +213,41 @@ if env_bool("DJANGO_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_FAILURE_VIEW = "nuvio.views.csrf_failure"
 
+
+def _csp_hash(source: str) -> str:
+    return f"'sha256-{base64.b64encode(hashlib.sha256(source.encode()).digest()).decode()}'"
+
+
+# Scripts and style sheets come from our own origin (everything is vendored)
+# or are inline blocks carrying the response's nonce (`request.csp_nonce`);
+# no inline event handlers, no eval. docs/operations.md explains each source.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        # Style attributes: only the one that Django REST framework's browsable
+        # API puts on its buttons, by hash.
+        "style-src-attr": ["'unsafe-hashes'", _csp_hash("float: right; margin-right: 10px")],
+        "img-src": [SELF, "data:"],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
 # --- E-mail -------------------------------------------------------------------
 
 # EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, ... from one URL.
-globals().update(_env.email_url("EMAIL_URL", default="consolemail://"))
+# Without one: in the embedded mode each e-mail is written as a file to
+# NUVIO_MAIL_DIR, for a developer to read (django-environ reads no folder from
+# a filemail:// URL); with a worker (REDIS_URL), the console backend, as API.md says.
+globals().update(
+    _env.email_url("EMAIL_URL", default="consolemail://" if REDIS_URL else "filemail://")
+)
+EMAIL_FILE_PATH = env_str("NUVIO_MAIL_DIR", str(BASE_DIR / "var" / "mail"))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Nuvio <tickets@nuvio.local>")
 
 # --- Django REST framework and the API docs --------------------------------------
@@ -228,6 +266,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON nested deeper than nuvio.parsers.MAX_DEPTH is a 400, not a RecursionError.
+    "DEFAULT_PARSER_CLASSES": [
+        "nuvio.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["nuvio.throttling.ScopedThrottle"],
     "DEFAULT_THROTTLE_RATES": NUVIO_THROTTLE_RATES,
     "DEFAULT_PAGINATION_CLASS": "nuvio.pagination.PageNumberPagination",
@@ -292,5 +336,16 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("NUVIO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # django-redis logs every failure it swallows with a traceback: during an
+    # outage, one line per cause and interval instead (nuvio.outage).
+    "filters": {
+        "outage": {
+            "()": "nuvio.outage.OutageFilter",
+            "what": "cache unavailable; answered without it",
+        }
+    },
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "nuvio.cache": {"filters": ["outage"]},
+    },
 }

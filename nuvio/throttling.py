@@ -24,6 +24,8 @@ from django.core.cache import cache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+from nuvio.outage import log_outage
+
 logger = logging.getLogger("nuvio.throttling")
 PER_IP_SCOPES = {"auth", "register"}
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -84,8 +86,8 @@ class ScopedThrottle(BaseThrottle):
         window = int(now // period)
         try:
             count, extra = hit(f"throttle:{scope}:{ident}:{window}", period, also)
-        except Exception:  # Redis away: serve rather than refuse everyone
-            logger.warning("throttle store unavailable; %s not enforced", scope, exc_info=True)
+        except Exception as exc:  # Redis away: serve rather than refuse everyone
+            log_outage(logger, "throttle store unavailable; rate limits not enforced", exc)
             return True, 0.0, []
         return not rate or count <= limit, (window + 1) * period - now, extra
 

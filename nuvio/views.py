@@ -6,12 +6,14 @@ import sys
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from nuvio import errors
+from nuvio.outage import log_outage
 
 logger = logging.getLogger("nuvio.health")
 
@@ -30,6 +32,11 @@ def _html_error(request: HttpRequest, status: int, title: str, message: str) -> 
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):  # read outside DRF, e.g. a form's POST
+        error = errors.to_nuvio_error(exception)
+        if _is_api(request):
+            return errors.json_error(error)
+        return _html_error(request, 413, "Too large", "What you sent is too large.")
     if _is_api(request):
         return errors.json_error(errors.Invalid("The request could not be understood."))
     return _html_error(request, 400, "Bad request", "The request could not be understood.")
@@ -58,7 +65,9 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
         return errors.json_error(error)
     # No request context here: the failure may be in what the context needs.
-    response = render(None, "500.html", {"status": error.status}, status=error.status)
+    # The nonce lets the page's inline style past the Content-Security-Policy.
+    context = {"status": error.status, "csp_nonce": str(getattr(request, "csp_nonce", ""))}
+    response = render(None, "500.html", context, status=error.status)
     if error.retry_after:
         response["Retry-After"] = str(error.retry_after)
     return response
@@ -109,7 +118,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
             check()
             result[name] = "ok"
         except Exception as exc:  # any failure of a dependency is reported, never raised
-            logger.warning("healthz: %s failed: %s", name, exc)
+            log_outage(logger, f"healthz: {name} failed", exc)
             result[name] = "unavailable"
             healthy = False
     return JsonResponse(result, status=200 if healthy else 503)

@@ -11,6 +11,7 @@ from django.contrib.staticfiles import finders
 
 from analytics.services import rollups_rebuild
 from analytics.tests.helpers import D1, D2, D3, EXPECTED_DAILY
+from events.tests.factories import make_event
 
 pytestmark = pytest.mark.django_db
 
@@ -92,6 +93,23 @@ def test_dashboard_shows_filter_errors_next_to_the_field(staff_client):
     assert 'id="id_to_errors">Must be on or after from.' in html
     assert 'value="2026-03-10"' in html  # what was typed is kept
     assert "analytics-data" not in html
+
+
+@pytest.mark.parametrize("query", [{"to": "0001-01-01"}, {"to": "9999-12-31"}])
+def test_dashboard_shows_dates_out_of_range_as_a_form_error(staff_client, query):
+    response = staff_client.get("/dashboard/", query)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="id_to_errors">Enter a date from 1970-01-01 to 9998-12-31.' in html
+    assert "analytics-data" not in html
+
+
+@pytest.mark.parametrize(("page", "status"), [("daily.csv", 400), ("events/{id}/", 200)])
+def test_other_analytics_pages_refuse_dates_out_of_range(staff_client, page, status):
+    event = make_event()
+    response = staff_client.get(f"/dashboard/{page.format(id=event.pk)}", {"to": "9999-12-31"})
+    assert response.status_code == status
+    assert "Enter a date from 1970-01-01 to 9998-12-31." in response.content.decode()
 
 
 def test_dashboard_names_an_unknown_event(staff_client):

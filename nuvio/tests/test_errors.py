@@ -1,11 +1,16 @@
 """Every failure an API client can meet comes in the one envelope."""
 
+import re
+import uuid
+
 import pytest
 from django.db import OperationalError
 from django.test import Client
 
 from accounts.api import views as account_views
 from conftest import PASSWORD
+from nuvio.parsers import MAX_DEPTH, nesting_depth_exceeds
+from nuvio.tests.test_authz_matrix import _routes
 
 pytestmark = pytest.mark.django_db
 
@@ -176,3 +181,103 @@ def test_html_page_with_bug_is_500_page_without_traceback():
 def test_non_drf_failure_under_api_is_json():
     response = Client(raise_request_exception=False).get("/api/plain-bug/")
     _error(response, 500, "server_error")
+
+
+# --- bad input that used to be a 500 ------------------------------------------------
+
+
+def _json(api, body: str, **headers):
+    return api.post("/api/bookings/", data=body, content_type="application/json", **headers)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 50000 + "]" * 50000,  # too deep for Python's JSON decoder
+        '{"event": ' + "[" * 50000 + "]" * 50000 + "}",
+        '{"event": ' + "[" * 500 + "]" * 500 + ', "quantity": 1}',  # parses, still too deep
+    ],
+    ids=["top-level", "in-a-field", "parseable"],
+)
+@pytest.mark.parametrize("key", [None, "deep-1"], ids=["plain", "idempotent"])
+def test_deeply_nested_json_is_invalid(customer_api, body, key):
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    error = _error(_json(customer_api, body, **headers), 400, "invalid")
+    assert "nested deeper than" in error["message"]
+
+
+def test_json_nested_to_the_limit_is_validated_as_usual(customer_api):
+    nested = "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)
+    error = _error(_json(customer_api, f'{{"event": {nested}, "quantity": 1}}'), 400, "invalid")
+    assert "event" in error["details"]
+
+
+def test_nesting_depth_counts_lists_and_objects():
+    assert not nesting_depth_exceeds("scalar", 0)
+    assert not nesting_depth_exceeds({"a": [1, {"b": []}]}, 4)
+    assert nesting_depth_exceeds({"a": [1, {"b": []}]}, 3)
+    assert nesting_depth_exceeds([[], [[[]]]], 3)
+
+
+def test_body_over_the_upload_limit_is_413_too_large(customer_api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = _json(customer_api, '{"event": "' + "x" * 1000 + '"}')
+    error = _error(response, 413, "too_large")
+    assert error["details"] == {"max_bytes": 1000}
+
+
+def test_form_body_over_the_upload_limit_is_413_too_large(customer_api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = customer_api.post(
+        "/api/bookings/", data="a=" + "x" * 1000, content_type="application/x-www-form-urlencoded"
+    )
+    _error(response, 413, "too_large")
+
+
+def test_page_post_over_the_upload_limit_is_a_413_page(settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = Client().post(
+        "/accounts/login/", data="a=" + "x" * 1000, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 413
+    assert b"too large" in response.content
+
+
+def test_too_many_form_fields_is_invalid(customer_api, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    body = "&".join(f"f{i}=1" for i in range(11))
+    response = customer_api.post(
+        "/api/bookings/", data=body, content_type="application/x-www-form-urlencoded"
+    )
+    _error(response, 400, "invalid")
+
+
+def _api_paths() -> list[str]:
+    """A concrete path for every API route (ids made up)."""
+    made_up = str(uuid.uuid4())
+    paths = []
+    for route, _ in _routes():
+        if route.startswith("api/"):
+            path = re.sub(r"\(\?P<\w+>[^)]*\)|<(?:\w+:)?\w+>", made_up, route)
+            paths.append("/" + path.rstrip("$"))
+    return paths
+
+
+@pytest.mark.parametrize("persona", ["anon_api", "customer_api"])
+def test_a_method_no_endpoint_has_is_405_before_authentication(request, persona):
+    api = request.getfixturevalue(persona)
+    paths = _api_paths()
+    assert "/api/events/" in paths and len(paths) > 20
+    for path in paths:
+        response = api.generic("TRACE", path)
+        assert response.status_code == 405, (path, response.content)
+        assert response.json()["error"]["code"] == "method_not_allowed", path
+        assert "TRACE" not in response["Allow"]
+
+
+def test_a_method_this_endpoint_lacks_is_405_for_anyone(anon_api):
+    response = anon_api.put("/api/bookings/")
+    _error(response, 405, "method_not_allowed")
+    assert response["Allow"] == "GET, POST, HEAD, OPTIONS"
+    # The methods it has still ask for credentials first.
+    _error(anon_api.get("/api/bookings/"), 401, "not_authenticated")

@@ -56,6 +56,7 @@ DOCUMENTED_CODES = {
     "method_not_allowed",
     "not_acceptable",
     "unsupported_media_type",
+    "too_large",
     "sold_out",
     "limit_exceeded",
     "booking_closed",

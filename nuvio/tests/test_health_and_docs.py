@@ -53,7 +53,8 @@ def test_openapi_schema_documents_error_envelope(client):
     assert schema["openapi"].startswith("3.")
     assert "Error" in schema["components"]["schemas"]
     register = schema["paths"]["/api/auth/register/"]["post"]["responses"]
-    assert {"201", "400", "429"} <= set(register)
+    assert {"201", "400", "413", "429"} <= set(register)
+    assert "413" not in schema["paths"]["/api/events/"]["get"]["responses"]
     assert register["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
 
 
