@@ -5,7 +5,10 @@ Every figure is about the bookings **created** in the range ``from``..``to``
 (UTC dates, both included) of the events in scope (``category``, ``event``),
 whatever happened to them since, and is summed by the database from the
 per-event-per-day roll-ups (``DailyEventStats``): the cost depends on the
-number of events and days in the range, not on the number of bookings.
+number of events and days in the range, not on the number of bookings. Each
+computation first applies the booking changes marked for the roll-ups and not
+yet applied (``rollups_catch_up``), so the figures never wait for the worker:
+with the cache's bound (``analytics.cache``) staff see a booking within 5 s.
 
 Definitions (also in the OpenAPI description, ``analytics.api.views``):
 
@@ -47,7 +50,7 @@ from django.utils import timezone
 from analytics.cache import FIGURES_TTL_SECONDS, figures_key
 from analytics.models import DailyEventStats
 from analytics.services import FIGURES as ROLLUP_FIGURES
-from analytics.services import day_start, utc_day
+from analytics.services import day_start, rollups_catch_up, utc_day
 from bookings.models import Booking
 from events.cache import cached
 from events.models import Event
@@ -157,9 +160,12 @@ _TOTALS = {
 def analytics_summary(*, filters: Filters, now: dt.datetime | None = None) -> dict:
     """The figures of ``GET /api/analytics/summary/`` (see the module's
     definitions), in three queries whatever the number of bookings: totals
-    with the top events, the daily series, the lapsed holds. Raises
-    ``Invalid`` for an ``event`` filter naming no event."""
+    with the top events, the daily series, the lapsed holds; in production
+    mode after the roll-ups catch up (one more, the writers' lock, and the
+    refresh of any pairs marked since the last drain). Raises ``Invalid`` for
+    an ``event`` filter naming no event."""
     _check_event(filters)
+    rollups_catch_up()
     return _figures(filters, now or timezone.now())
 
 
@@ -266,6 +272,7 @@ def analytics_event(
     if event is None:
         raise NotFound("No such event.")
     filters = Filters(day_from=day_from, day_to=day_to, event_id=event.pk)
+    rollups_catch_up()
     figures = _figures(filters, now)
     figures["currency"] = event.currency
     figures["available"] = event.available
@@ -286,6 +293,7 @@ def analytics_events_table(*, filters: Filters) -> list[dict]:
     tickets sold first: the dashboard's table and ``events.csv``. The rates
     are those of the summary, per event. ``Invalid`` for an unknown ``event``."""
     _check_event(filters)
+    rollups_catch_up()
     rows = (
         _rollups(filters)
         .values("event_id")

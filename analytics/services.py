@@ -1,4 +1,5 @@
-"""Keeping the analytics roll-ups (``DailyEventStats``) exact.
+"""Keeping the analytics roll-ups (``DailyEventStats``) exact, and the
+figures read from them at most ``FRESHNESS_SECONDS`` (5 s) behind the bookings.
 
 How a booking change reaches the figures:
 
@@ -7,23 +8,31 @@ How a booking change reaches the figures:
    defers everything else with ``transaction.on_commit``: a rolled-back change
    leaves no trace, and nothing slow runs while the service holds its locks.
 2. After commit, in the embedded mode (no ``REDIS_URL``) the pairs are
-   recomputed at once (``rollups_refresh``). In production they are added to a
-   Redis set, one ``SADD``, the only cost on the booking request path (a
-   reserve knows its pair without a query); the beat task
-   ``analytics.tasks.refresh_rollups`` drains the set every 2 seconds
-   (``rollups_drain``). If Redis cannot take the pairs they are recomputed at
-   once instead, so no change is ever lost to a Redis outage.
-3. A refresh recomputes each dirty pair from the bookings of that event and
-   day (one grouped query for a chunk of pairs, through the
-   ``(event_id, created_at)`` index) and bumps the figures version, so cached
-   figures are recomputed on the next request.
+   recomputed at once (``rollups_refresh``). In production they are *marked*:
+   added to a Redis set, one ``SADD``, the only cost on the booking request path
+   (a reserve knows its pair without a query). If Redis cannot take the pairs
+   they are recomputed at once instead, so no change is ever lost to a Redis
+   outage.
+3. Two things apply the marks, each recomputing the marked pairs from the
+   bookings of that event and day (one grouped query for a chunk of pairs,
+   through the ``(event_id, created_at)`` index) and bumping the figures
+   version, so cached figures are recomputed on the next request:
+   the beat task ``analytics.tasks.refresh_rollups`` every 2 seconds
+   (``rollups_drain``), which keeps the set short; and every computation of
+   the figures, first (``rollups_catch_up``). The worker shares its queue with
+   the e-mails, so under a burst it can be many seconds late; the figures do
+   not depend on it.
 
-Refreshes, the drain and ``rollups_rebuild`` take one PostgreSQL advisory
-lock for their transaction, so they run one at a time and each reads the
-bookings only once it holds the lock: whichever writes a row last has read
-the newest bookings, and every change is followed by a refresh that started
-after its commit. A change whose pairs were lost between commit and the
-Redis call (the process died there) is repaired by ``analytics_rebuild``.
+Refreshes, drains, catch-ups and ``rollups_rebuild`` take one PostgreSQL
+advisory lock for their transaction, so they run one at a time. Marks leave
+the set only under that lock, taken *before* the ``SPOP`` and kept until the
+roll-ups written for them are committed (or the marks are back on the set):
+so a catch-up that finds the set empty only has to wait for the lock's
+holder, if any, to know that every mark made before is in the committed
+roll-ups, none half applied elsewhere. Each writer reads the bookings only
+once it holds the lock: whichever writes a row last has read the newest
+bookings. A change whose pairs were lost between commit and the Redis call
+(the process died there) is repaired by ``analytics_rebuild``.
 """
 
 import datetime as dt
@@ -35,7 +44,7 @@ from itertools import islice
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import (
     Count,
     DecimalField,
@@ -47,6 +56,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce, TruncDate
+from redis.exceptions import RedisError
 
 from analytics.cache import bump_figures_version
 from analytics.models import DailyEventStats
@@ -59,6 +69,7 @@ from bookings.models import (
     RefundStatus,
 )
 from nuvio import redis_batch
+from nuvio.outage import log_outage
 
 logger = logging.getLogger("nuvio.analytics")
 
@@ -66,8 +77,11 @@ Pair = tuple[uuid.UUID, dt.date]
 
 DIRTY_KEY = "analytics:dirty"
 REFRESH_CHUNK = 100
-DRAIN_BATCH = 500
-DRAIN_MAX_BATCHES = 40
+# A drain takes marks off the set by batches, one transaction (and one hold of
+# the lock, which catch-ups wait for) per batch.
+DRAIN_BATCH = REFRESH_CHUNK
+DRAIN_MAX_BATCHES = 200
+_ALL_MARKS = 2**31 - 1
 # pg_advisory_xact_lock key of the roll-up writers ("NUVIOANL" in ASCII).
 _LOCK_KEY = int.from_bytes(b"NUVIOANL", "big") & 0x7FFF_FFFF_FFFF_FFFF
 FIGURES = [
@@ -161,8 +175,6 @@ def _dirty_key() -> str:
 
 def _queue(pairs: Iterable[Pair]) -> bool:
     """Add pairs to the dirty set; False if Redis could not take them."""
-    from redis.exceptions import RedisError
-
     pairs = set(pairs)
     members = [_encode(pair) for pair in pairs]
     batch = redis_batch.current()
@@ -175,7 +187,7 @@ def _queue(pairs: Iterable[Pair]) -> bool:
     try:
         _redis().sadd(_dirty_key(), *members)
     except (RedisError, OSError) as exc:
-        logger.warning("analytics: Redis unavailable (%s); refreshing roll-ups at once", exc)
+        log_outage(logger, "analytics: Redis unavailable; refreshing roll-ups at once", exc)
         return False
     return True
 
@@ -296,6 +308,27 @@ def rollups_refresh(*, pairs: Iterable[tuple]) -> int:
     return len(unique)
 
 
+def _apply_marks(client, key: str, count: int) -> int:
+    """Take up to ``count`` marks off the set and recompute their pairs, in one
+    transaction that holds the writers' lock from before the ``SPOP`` until
+    the roll-ups are committed; returns how many pairs. If the refresh fails,
+    the marks go back on the set before the lock is released, and the error
+    goes up."""
+    with transaction.atomic():
+        _lock_writers()
+        members = client.spop(key, count)
+        if not members:
+            return 0
+        pairs = sorted({_decode(m) for m in members})
+        try:
+            for chunk in _chunks(pairs, REFRESH_CHUNK):
+                _refresh_chunk(chunk)
+        except Exception:
+            client.sadd(key, *members)
+            raise
+    return len(pairs)
+
+
 def rollups_drain(*, batch_size: int = DRAIN_BATCH) -> int:
     """Refresh the pairs queued in Redis (production mode); returns how many.
 
@@ -310,21 +343,66 @@ def rollups_drain(*, batch_size: int = DRAIN_BATCH) -> int:
     done = 0
     try:
         for _ in range(DRAIN_MAX_BATCHES):  # under a flood, leave the rest for the next run
-            members = client.spop(key, batch_size)
-            if not members:
-                break
-            try:
-                for chunk in _chunks(sorted({_decode(m) for m in members}), REFRESH_CHUNK):
-                    _refresh_chunk(chunk)
-                    done += len(chunk)
-            except Exception:
-                client.sadd(key, *members)
-                raise
-            if len(members) < batch_size:
+            refreshed = _apply_marks(client, key, batch_size)
+            done += refreshed
+            if refreshed < batch_size:
                 break
     finally:
         if done:
             bump_figures_version()
+    return done
+
+
+def _lock_timed_out(exc: OperationalError) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) == "55P03"  # lock_not_available
+
+
+def _wait_for_writers() -> None:
+    """Wait until the roll-up writer that holds the lock now, if any, has
+    committed. The shared lock, taken and released by one statement in
+    autocommit, conflicts only with a writer's: readers never wait for each
+    other."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_LOCK_KEY])
+
+
+def rollups_catch_up() -> int:
+    """Apply every mark in the set now (production mode; a no-op without
+    Redis), before figures are computed; returns how many pairs it refreshed.
+
+    When it returns, the committed roll-ups include every booking change
+    whose mark was made before it started, whichever of this call, a drain or
+    another catch-up applied it. Marks are only taken off the set under the
+    writers' lock, so when the set is empty it is enough to wait for the
+    lock's holder, if any, to commit (``_wait_for_writers``); otherwise it
+    takes the whole set under the lock and refreshes it. That is what bounds
+    how old the figures are, whatever the worker's backlog. When the worker
+    keeps up it costs one ``SCARD`` and one statement.
+
+    If Redis is unavailable, or the lock is not free within ``lock_timeout``
+    (a rebuild is running), it logs and returns: the figures then come from
+    the roll-ups as they are rather than not at all."""
+    if not settings.REDIS_URL:
+        return 0
+    try:
+        client, key = _redis(), _dirty_key()
+        if client.scard(key):
+            # A count above the set's size takes the whole set, in one command.
+            done = _apply_marks(client, key, _ALL_MARKS)
+        else:
+            done = 0
+            _wait_for_writers()
+    except (RedisError, OSError) as exc:
+        log_outage(logger, "analytics: Redis unavailable; figures from the roll-ups", exc)
+        return 0
+    except OperationalError as exc:
+        if not _lock_timed_out(exc):
+            raise
+        logger.warning("analytics: roll-ups locked (a rebuild?); figures from them as they are")
+        return 0
+    if done:
+        bump_figures_version()
     return done
 
 

@@ -25,7 +25,9 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 60},
     },
-    # Analytics roll-ups: figures at most ~2 s behind the bookings.
+    # Analytics roll-ups: keeps the marked pairs few, so that the figures'
+    # own catch-up (analytics.services.rollups_catch_up) has little to do.
+    # Their freshness does not wait for it: it shares the queue with e-mails.
     "analytics-refresh-rollups": {
         "task": "analytics.tasks.refresh_rollups",
         "schedule": 2.0,

@@ -42,8 +42,9 @@ span at most {MAX_DAYS} days.
   many of them are cancelled.
 
 Rates are fractions from 0 to 1 rounded to 4 places, 0 when nothing divides
-them. Figures may be up to a few seconds old (they are cached, and refreshed
-from per-event daily roll-ups after each booking change).
+them. A booking change shows in these figures within 5 seconds (they are
+cached for a few seconds and summed from per-event daily roll-ups, which each
+computation first brings up to date).
 """
 
 DATE_PARAMS = [
