@@ -20,7 +20,7 @@ install-dev: $(VENV)/.installed-dev
 
 ## run: set up and serve Nuvio with demo data on http://127.0.0.1:8000
 run: $(VENV)/.installed
-	$(PY) manage.py migrate --noinput
+	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py seed_demo
 	@echo "Serving Nuvio on http://127.0.0.1:8000 (Ctrl-C stops it)"

@@ -8,11 +8,14 @@ records nothing. Its e-mail is sent by a Celery task dispatched with
 ``transaction.on_commit``; the task claims the notification first (a
 conditional ``UPDATE`` setting ``emailed_at``), so a retried or doubled task
 never sends it twice. A sweeper task re-dispatches e-mails whose dispatch was
-lost (the broker was away at commit time).
+lost (the broker was away at commit time). Inside ``emails_withheld()`` (demo
+data) notifications are recorded for the app and never e-mailed.
 """
 
 import datetime as dt
 import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -29,6 +32,7 @@ from events.models import EventStatus
 from nuvio.errors import NotFound
 
 logger = logging.getLogger("nuvio.notifications")
+_withheld: ContextVar[bool] = ContextVar("nuvio_notification_emails_withheld", default=False)
 
 
 SUBJECTS = {
@@ -51,6 +55,19 @@ def _site_url() -> str:
 # --- recording ---------------------------------------------------------------
 
 
+@contextmanager
+def emails_withheld():
+    """Notifications recorded inside the block are shown in the app but never
+    e-mailed: seeding demo data must not write to its demo people. Each is
+    recorded with its e-mail already settled (``emailed_at``), so neither the
+    dispatch after commit nor the sweeper of unsent e-mails picks it up."""
+    token = _withheld.set(True)
+    try:
+        yield
+    finally:
+        _withheld.reset(token)
+
+
 def notify(
     *,
     user_id,
@@ -62,7 +79,10 @@ def notify(
     now: dt.datetime | None = None,
 ) -> None:
     """Record a notification in the current transaction and e-mail it after
-    commit. A fact already recorded (same ``dedupe_key``) is left alone."""
+    commit (not inside ``emails_withheld()``). A fact already recorded (same
+    ``dedupe_key``) is left alone."""
+    now = now or timezone.now()
+    withheld = _withheld.get()
     notification = Notification(
         user_id=user_id,
         kind=kind,
@@ -70,11 +90,14 @@ def notify(
         booking_id=booking_id,
         event_id=event_id,
         dedupe_key=dedupe_key,
-        created_at=now or timezone.now(),
+        created_at=now,
+        emailed_at=now if withheld else None,
     )
     # ON CONFLICT DO NOTHING: a duplicate leaves no row under this new id, and
     # the e-mail task then finds nothing to send.
     Notification.objects.bulk_create([notification], ignore_conflicts=True)
+    if withheld:
+        return
     # A lambda, not functools.partial: when a robust callback fails, Django logs
     # its __qualname__, which a partial lacks (the AttributeError would escape).
     notification_id = notification.pk

@@ -12,13 +12,15 @@ from bookings import checkin
 from bookings.forms import CheckInForm
 from bookings.models import Booking, BookingStatus
 from events.models import Event, EventStatus
+from nuvio.decorators import session_or_token_required
 from nuvio.errors import NotFound, NuvioError
 
 
-@login_required
+@session_or_token_required
 @require_safe
 def ticket_qr(request, code):
-    """`/tickets/{code}.svg`: the owner's or staff's; anyone else gets a 404."""
+    """`/tickets/{code}.svg`: the holder's or staff's, with a session or an API
+    token; anyone else gets a 404."""
     try:
         ticket = checkin.visible_ticket(user=request.user, code=code)
     except NotFound:

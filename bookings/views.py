@@ -23,6 +23,7 @@ from bookings import notifications, selectors, services, waitlist
 from bookings.calendar import booking_ics, ics_filename
 from bookings.forms import PayForm, ReserveForm, WaitlistJoinForm
 from bookings.models import Booking, BookingStatus, PaymentStatus, WaitlistStatus
+from nuvio.decorators import session_or_token_required
 from nuvio.errors import Invalid, NuvioError, PaymentDeclined
 
 # Payment failures that belong next to the card field; any other error is
@@ -239,9 +240,11 @@ def booking_cancel(request, booking_id):
 # --- calendar ----------------------------------------------------------------
 
 
-@login_required
+@session_or_token_required
 @require_safe
 def booking_calendar(request, booking_id):
+    """The owner's confirmed booking as an iCalendar file, with a session or
+    an API token."""
     booking = _own_booking_or_404(request, booking_id)
     if booking.status != BookingStatus.CONFIRMED:
         raise Http404("Only a confirmed booking has a calendar entry.")

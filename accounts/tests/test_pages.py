@@ -1,8 +1,13 @@
+from io import StringIO
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.core.management import call_command
 from django.test import Client
 
+from accounts.management.commands import seed_demo
+from bookings.models import Notification
 from conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -137,6 +142,33 @@ def test_seed_demo_is_idempotent_and_prints_logins(capsys):
     )
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
+
+
+def test_seed_demo_emails_nobody_and_ends_with_the_logins(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.NUVIO_SITE_URL = "http://demo.example"
+    out = StringIO()
+    # Every after-commit hook runs, as when the command commits for real.
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo", stdout=out)
+
+    assert mail.outbox == []
+    # Nor will the sweeper of unsent e-mails find any to send later.
+    assert not Notification.objects.filter(emailed_at__isnull=True).exists()
+    # The customers see theirs in the app; the demo fans, who cannot log in, have none.
+    assert Notification.objects.filter(user__email="alice@nuvio.test").exists()
+    assert not Notification.objects.filter(user__email__endswith=seed_demo.FAN_DOMAIN).exists()
+
+    lines = out.getvalue().splitlines()
+    assert len(lines) <= 20, out.getvalue()
+    # It ends with the logins, then the address: what a newcomer needs, last.
+    accounts = [seed_demo.STAFF, *seed_demo.CUSTOMERS]
+    logins = lines[-2 - len(accounts) : -2]
+    assert lines[-3 - len(accounts)].startswith("Demo logins")
+    for line, (email, _, password) in zip(logins, accounts, strict=True):
+        assert email in line and password in line
+    assert lines[-1].startswith("Nuvio is at http://demo.example/")
 
 
 @pytest.mark.parametrize(

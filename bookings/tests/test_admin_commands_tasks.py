@@ -13,6 +13,9 @@ from django.db import InterfaceError, OperationalError
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.management.commands import seed_demo
+from analytics.selectors import Filters, analytics_summary
+from analytics.services import rollups_stale, utc_day
 from bookings import services
 from bookings.gateway import GatewayError, MockGateway
 from bookings.inventory import inventory_problems, inventory_report
@@ -446,3 +449,35 @@ def test_seed_demo_makes_real_bookings_in_every_state_and_is_idempotent():
         )
     cancelled = Booking.objects.filter(status=BookingStatus.CANCELLED)
     assert all(booking.refunds.get().status == RefundStatus.SUCCEEDED for booking in cancelled)
+
+
+def test_seed_demo_spreads_the_sales_over_the_last_30_days():
+    call_command("seed_demo", stdout=StringIO())
+    now = timezone.now()
+
+    sales = list(
+        Booking.objects.filter(user__email__endswith=seed_demo.FAN_DOMAIN)
+        .select_related("event")
+        .prefetch_related("payments", "tickets")
+    )
+    days = {utc_day(booking.created_at) for booking in sales}
+    assert len(days) >= 20
+    assert min(days) >= utc_day(now) - dt.timedelta(days=29)
+    for booking in sales:
+        # Paid at once, then each step in order, and before the event started.
+        assert booking.created_at <= booking.confirmed_at <= now
+        assert booking.confirmed_at - booking.created_at < dt.timedelta(minutes=1)
+        assert booking.created_at < booking.event.starts_at
+        assert booking.event.created_at < booking.created_at
+        assert {p.created_at for p in booking.payments.all()} == {booking.confirmed_at}
+        assert {t.created_at for t in booking.tickets.all()} == {booking.confirmed_at}
+    for booking in Booking.objects.all():
+        for step in (booking.confirmed_at, booking.cancelled_at, booking.expired_at):
+            assert step is None or booking.created_at <= step <= now
+
+    # The dashboard's figures follow the spread sales, day by day.
+    assert rollups_stale() == []
+    summary = analytics_summary(filters=Filters.default())
+    assert summary["bookings"]["total"] == Booking.objects.count()
+    busy_days = [day for day in summary["daily"] if day["bookings"]]
+    assert len(busy_days) >= 20

@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from django.db import connections
 from django.test import Client
+from rest_framework.authtoken.models import Token
 
 from bookings import checkin, services
 from bookings.models import CODE_ALPHABET, CODE_LENGTH, CheckInScan, ScanResult, Ticket
@@ -149,6 +150,43 @@ def test_qr_svg_for_owner_and_staff_only(client, customer, outsider, staff):
     client.force_login(outsider)
     assert client.get(url).status_code == 404
     assert Client().get(url).status_code == 302  # to the login page
+
+
+def _with_token(user) -> Client:
+    key = Token.objects.get_or_create(user=user)[0].key
+    return Client(headers={"Authorization": f"Token {key}"})
+
+
+def test_qr_svg_with_an_api_token_for_holder_and_staff_only(customer, outsider, staff):
+    code = confirmed(customer, make_event()).tickets.get().code
+    url = f"/tickets/{code}.svg"
+
+    response = _with_token(customer).get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    assert ET.fromstring(response.content).tag.endswith("svg")
+    assert "Authorization" in response["Vary"]
+    assert _with_token(staff).get(url).status_code == 200
+    assert _with_token(outsider).get(url).status_code == 404
+    anonymous = Client().get(url)
+    assert anonymous.status_code == 302
+    assert anonymous["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.parametrize("header", ["Token not-a-real-key", "Token", "Token two words"])
+def test_qr_svg_with_a_bad_token_is_401(customer, header):
+    code = confirmed(customer, make_event()).tickets.get().code
+    response = Client(headers={"Authorization": header}).get(f"/tickets/{code}.svg")
+    _error(response, 401, "not_authenticated")
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_qr_svg_refuses_the_token_of_a_deactivated_holder(customer):
+    code = confirmed(customer, make_event()).tickets.get().code
+    client = _with_token(customer)
+    customer.is_active = False
+    customer.save()
+    _error(client.get(f"/tickets/{code}.svg"), 401, "not_authenticated")
 
 
 def test_qr_encodes_the_code():

@@ -191,6 +191,29 @@ def test_the_sweeper_sends_what_was_never_dispatched(customer):
     assert len(mail.outbox) == 1
 
 
+def test_withheld_emails_are_recorded_for_the_app_and_never_sent(
+    customer, django_capture_on_commit_callbacks
+):
+    event = make_event(name="Demo Night")
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        notifications.emails_withheld(),
+    ):
+        booking = confirmed(customer, event)
+        services.booking_cancel(user=customer, booking_id=booking.pk)
+    # And the sweeper, later, finds nothing to send either.
+    Notification.objects.update(created_at=timezone.now() - dt.timedelta(minutes=10))
+    assert send_unsent_emails.delay().get() == 0
+
+    assert sorted(_kinds(customer)) == ["booking_cancelled", "booking_confirmed"]
+    assert not Notification.objects.filter(emailed_at__isnull=True).exists()
+    assert mail.outbox == []
+    # Outside the block, e-mails go out again.
+    with django_capture_on_commit_callbacks(execute=True):
+        confirmed(customer, event)
+    assert len(mail.outbox) == 1
+
+
 def test_the_same_fact_is_recorded_once(customer):
     booking = confirmed(customer, make_event())
     notifications.notify(

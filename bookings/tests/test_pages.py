@@ -8,8 +8,10 @@ import icalendar
 import pytest
 from django.contrib.messages import get_messages
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from bookings import services
 from bookings.models import Booking, BookingStatus, Payment, RefundStatus
@@ -525,6 +527,24 @@ def test_calendar_file_of_a_confirmed_booking(client, customer):
     for code in booking.tickets.values_list("code", flat=True):
         assert code in description
     assert "DTSTAMP" in vevent
+
+
+def test_calendar_file_with_an_api_token_for_the_owner_only(customer, outsider, event):
+    booking = confirmed(customer, event)
+    url = f"{page(booking)}calendar.ics"
+
+    def with_token(user) -> Client:
+        key = Token.objects.get_or_create(user=user)[0].key
+        return Client(headers={"Authorization": f"Token {key}"})
+
+    response = with_token(customer).get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/calendar; charset=utf-8"
+    assert with_token(outsider).get(url).status_code == 404
+    bad = Client(headers={"Authorization": "Token not-a-real-key"}).get(url)
+    assert bad.status_code == 401
+    assert bad.json()["error"]["code"] == "not_authenticated"
+    assert Client().get(url)["Location"].startswith("/accounts/login/")
 
 
 def test_calendar_file_only_for_confirmed_bookings(client, customer, event):

@@ -1,6 +1,8 @@
 import datetime as dt
+import random
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -9,9 +11,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from analytics.services import rollups_rebuild, utc_day
+from bookings import notifications
 from bookings import services as booking_services
 from bookings.inventory import inventory_problems
-from bookings.models import Booking
+from bookings.models import Booking, Notification, Payment, Refund, Ticket
 from events import services as event_services
 from events.models import Category, Event, EventStatus
 from nuvio.errors import NuvioError
@@ -25,6 +29,7 @@ CUSTOMERS = [
 
 # Demo buyers behind the seeded sales. Not on @nuvio.test: those are the logins.
 FAN_EMAIL = "fan{:02d}@fans.nuvio.test"
+FAN_DOMAIN = "@fans.nuvio.test"
 CARD = "4242424242424242"
 # Every seeded ticket is a real booking, reserved and paid through the services
 # (a dozen queries each), so a big event gets at most this many; the nearly
@@ -32,6 +37,10 @@ CARD = "4242424242424242"
 MAX_SEEDED_SALES = 32
 # Booking sizes, in turn (each within the default max_tickets_per_user of 4).
 QUANTITIES = (2, 4, 1, 3, 2, 4)
+# The sales are spread over this many days up to today (the analytics
+# dashboard's default range), so its daily chart has a history.
+SALES_DAYS = 30
+FILE_EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 
 IST = ZoneInfo("Asia/Kolkata")
 STATES = {
@@ -208,28 +217,55 @@ class Command(BaseCommand):
     help = (
         "Create demo data: a staff account and a few customers with known passwords "
         "(printed), about forty events across Indian cities with tickets sold through "
-        "the booking services to demo fans, and bookings in every state (held, "
-        "confirmed, cancelled with a refund, expired) for the demo customers. Safe to run "
+        "the booking services to demo fans over the last 30 days (the analytics figures "
+        "are rebuilt), and bookings in every state (held, confirmed, cancelled with a "
+        "refund, expired) for the demo customers. Nobody is e-mailed. Safe to run "
         "again: demo accounts are updated, events that already exist (by name) are kept "
         "and get no new sales, and a customer who has bookings gets no demo ones."
     )
 
-    @transaction.atomic
     def handle(self, *args, **options):
+        now = timezone.now()
         accounts = [(*STAFF, True)] + [(*customer, False) for customer in CUSTOMERS]
+        # Nobody is e-mailed: the customers' notifications are kept for the app,
+        # the demo fans' (who cannot log in) are dropped below.
+        with notifications.emails_withheld(), transaction.atomic():
+            summary = self._seed(accounts, now)
+        # After the commit, so the figures are those of the spread sales
+        # whatever the roll-ups made of the bookings while they were sold.
+        rollups = rollups_rebuild(day_from=utc_day(now - dt.timedelta(days=SALES_DAYS)))
+        summary.append(f"analytics: {rollups} daily figures (per event and day) rebuilt")
+        summary.append(_mail_destination())
+
+        self.stdout.write("Demo data:")
+        for line in summary:
+            self.stdout.write(f"  {line}")
+        self.stdout.write(self.style.SUCCESS("\nDemo logins (e-mail / password):"))
+        for email, _, password, is_staff in accounts:
+            role = "staff" if is_staff else "customer"
+            self.stdout.write(f"  {role:9} {email:22} {password}")
+        self.stdout.write(f"\nNuvio is at {settings.NUVIO_SITE_URL}/ (staff: /dashboard/, /admin/)")
+
+    def _seed(self, accounts: list[tuple], now: dt.datetime) -> list[str]:
+        """Write the demo data; returns the summary lines."""
+        made = 0
         for email, name, password, is_staff in accounts:
             user, created = User.objects.get_or_create(email=email, defaults={"name": name})
             user.name, user.is_staff, user.is_superuser = name, is_staff, is_staff
             user.set_password(password)
             user.save()
-            self.stdout.write(f"{'created' if created else 'updated'} {email}")
+            made += created
+        summary = [f"accounts: {made} created, {len(accounts) - made} updated"]
 
         staff = User.objects.get(email=STAFF[0])
-        created, sold = _seed_events(staff)
+        created, sold = _seed_events(staff, now)
         kept = len(EVENTS) - created
-        self.stdout.write(f"events: {created} created, {kept} already there")
-        self.stdout.write(f"sales: {sold} tickets sold to demo fans")
+        summary.append(f"events: {created} created, {kept} already there")
+        summary.append(f"sales: {sold} tickets sold to demo fans over the last {SALES_DAYS} days")
+        # Nobody can read them: the fans cannot log in.
+        Notification.objects.filter(user__email__endswith=FAN_DOMAIN).delete()
 
+        seeded = []
         for email, _, _ in CUSTOMERS:
             customer = User.objects.get(email=email)
             if customer.bookings.exists():
@@ -238,7 +274,11 @@ class Command(BaseCommand):
             for warning in warnings:
                 self.stderr.write(self.style.WARNING(f"{email}: {warning}"))
             if not warnings:
-                self.stdout.write(f"bookings: held, confirmed, cancelled and expired for {email}")
+                seeded.append(email)
+        if seeded:
+            summary.append(
+                f"bookings: held, confirmed, cancelled and expired for {len(seeded)} customers"
+            )
 
         problems = inventory_problems()
         if problems:
@@ -248,22 +288,30 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Seeding left {len(problems)} events inconsistent (see above); rolled back."
             )
-
-        self.stdout.write(self.style.SUCCESS("\nDemo logins (e-mail / password):"))
-        for email, _, password, is_staff in accounts:
-            role = "staff" if is_staff else "customer"
-            self.stdout.write(f"  {role:9} {email:22} {password}")
+        return summary
 
 
-def _seed_events(staff: User) -> tuple[int, int]:
-    """Create the demo events that do not exist yet and sell their tickets;
-    return how many events were created and tickets sold.
+def _mail_destination() -> str:
+    """Where the e-mails of the running site go, for the summary."""
+    if settings.EMAIL_BACKEND != FILE_EMAIL_BACKEND:
+        return "e-mail: none sent for the demo data"
+    folder = Path(settings.EMAIL_FILE_PATH).resolve()
+    if folder.is_relative_to(Path.cwd()):
+        folder = f"./{folder.relative_to(Path.cwd())}"
+    return f"e-mail: none sent for the demo data; e-mails are written to {folder}/"
+
+
+def _seed_events(staff: User, now: dt.datetime) -> tuple[int, int]:
+    """Create the demo events that do not exist yet and sell their tickets,
+    the sales spread over the last SALES_DAYS days; return how many events
+    were created and tickets sold.
 
     An event whose name exists is left alone: it may have real bookings by now.
     """
     names = [demo.name for demo in EVENTS]
     existing = set(Event.objects.filter(name__in=names).values_list("name", flat=True))
-    now = timezone.now()
+    # Sales from this moment on, each event put on sale just before.
+    first_sale = now - dt.timedelta(days=SALES_DAYS - 1)
     today = timezone.localtime(now, IST).date()
     fans = _Fans()
     created = sold = 0
@@ -300,13 +348,21 @@ def _seed_events(staff: User) -> tuple[int, int]:
             now=now,
         )
         if demo.status == EventStatus.PUBLISHED:
-            sold += _sell(event, min(round(demo.capacity * demo.sold), MAX_SEEDED_SALES), fans)
-        if create_start != starts_at:
-            # ...then moved into the past. A seed-only shortcut: no service moves
-            # an event backwards in time, and none should.
-            Event.objects.filter(pk=event.pk).update(
-                starts_at=starts_at, ends_at=starts_at + duration
-            )
+            tickets = min(round(demo.capacity * demo.sold), MAX_SEEDED_SALES)
+            bookings = _sell(event, tickets, fans)
+            sold += tickets
+            # A past event sold until shortly before it started.
+            last_sale = min(now, starts_at - dt.timedelta(hours=2))
+            rng = random.Random(demo.name)  # noqa: S311 (demo times, the same every run)
+            _spread(bookings, first_sale, last_sale, rng)
+        # ...then moved into the past, and every event into the days before its
+        # first sale. A seed-only shortcut: no service moves an event backwards
+        # in time, and none should.
+        Event.objects.filter(pk=event.pk).update(
+            starts_at=starts_at,
+            ends_at=starts_at + duration,
+            created_at=first_sale - dt.timedelta(days=1),
+        )
         created += 1
     return created, sold
 
@@ -330,19 +386,59 @@ class _Fans:
         return self._users[index]
 
 
-def _sell(event: Event, tickets: int, fans: _Fans) -> int:
+def _sell(event: Event, tickets: int, fans: _Fans) -> list[Booking]:
     """Sell ``tickets`` of ``event`` to demo fans, one confirmed booking each,
-    through the booking services; returns the tickets sold."""
+    through the booking services; returns the bookings."""
+    bookings = []
     sold = 0
-    buyer = 0
     while sold < tickets:
+        buyer = len(bookings)
         quantity = min(QUANTITIES[buyer % len(QUANTITIES)], tickets - sold)
         fan = fans[buyer]
         booking = booking_services.booking_reserve(user=fan, event_id=event.pk, quantity=quantity)
-        booking_services.booking_pay(user=fan, booking_id=booking.pk, card_number=CARD)
+        bookings.append(
+            booking_services.booking_pay(user=fan, booking_id=booking.pk, card_number=CARD)
+        )
         sold += quantity
-        buyer += 1
-    return sold
+    return bookings
+
+
+# What moves with a booking when it is moved back in time.
+BOOKING_TIMES = ["created_at", "expires_at", "confirmed_at", "cancelled_at", "expired_at"]
+RELATED_TIMES = [
+    (Payment, ["created_at", "updated_at"]),
+    (Refund, ["created_at", "updated_at"]),
+    (Ticket, ["created_at", "voided_at", "checked_in_at"]),
+]
+
+
+def _spread(bookings: list[Booking], first: dt.datetime, last: dt.datetime, rng) -> None:
+    """Move ``bookings``, just made through the services, back to random
+    moments from ``first`` to ``last`` (in their order), each with its
+    payments, refunds and tickets, so every step keeps its order and gaps.
+
+    A seed-only shortcut, like moving past events: the services write the
+    present, and demo sales need a history.
+    """
+    if not bookings:
+        return
+    moments = sorted(first + (last - first) * rng.random() for _ in bookings)
+    shift = {b.pk: b.created_at - moment for b, moment in zip(bookings, moments, strict=True)}
+    _shift_times(bookings, BOOKING_TIMES, lambda row: shift[row.pk])
+    for model, fields in RELATED_TIMES:
+        rows = list(model.objects.filter(booking_id__in=list(shift)))
+        _shift_times(rows, fields, lambda row: shift[row.booking_id])
+
+
+def _shift_times(rows: list, fields: list[str], delta_of) -> None:
+    for row in rows:
+        delta = delta_of(row)
+        for field in fields:
+            value = getattr(row, field)
+            if value is not None:
+                setattr(row, field, value - delta)
+    if rows:
+        type(rows[0]).objects.bulk_update(rows, fields, batch_size=500)
 
 
 def _seed_customer_bookings(customer: User) -> list[str]:
