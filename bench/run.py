@@ -2,6 +2,7 @@
 pgbench, in one run, on this machine.
 
     make bench            # or: python bench/run.py [--duration 5] [--reps 3]
+    python bench/run.py --only detail,list_20_rows   # a subset (see SCENARIOS)
 
 What it does (see docs/performance.md for the figures of the latest run):
 
@@ -51,6 +52,21 @@ SPREAD = 1_000
 CATALOG = 100_000
 SELLOUT_CAPACITY, SELLOUT_REQUESTS = 5_000, 20_000
 MEMORY_REQUESTS = 20_000
+# What --only can pick: the A/B pairs and solo scenarios by name, and the
+# other steps by group (search also grows the catalog to CATALOG events).
+SCENARIOS = (
+    "hot_reserve_32",
+    "hot_reserve_128",
+    "spread_reserve_32",
+    "list_cached",
+    "list_20_rows",
+    "detail",
+    "list_uncached",
+    "pgbench",
+    "sellout",
+    "search",
+    "memory",
+)
 
 NUVIO_ENV = {
     "DATABASE_URL": f"{PG}/{NUVIO_DB}",
@@ -405,8 +421,24 @@ def main() -> int:
         help="sell-out runs (each a fresh event; at most 4)",
     )
     parser.add_argument("--smoke", action="store_true", help="tiny numbers: checks the harness")
-    parser.add_argument("--output", default=str(BENCH / "results.json"))
+    parser.add_argument(
+        "--only",
+        help="comma-separated scenarios to run, of: " + ", ".join(SCENARIOS) + ". A partial "
+        "run never touches docs/performance.md and writes to the temp dir unless --output "
+        "is given.",
+    )
+    parser.add_argument("--output", help="default: bench/results.json")
     args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
+    if only and only - set(SCENARIOS):
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(only - set(SCENARIOS)))}")
+    output = args.output or (
+        Path(tempfile.gettempdir()) / "nuvio-bench-partial.json" if only else BENCH / "results.json"
+    )
+
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
     global USERS, SPREAD, CATALOG, SELLOUT_CAPACITY, SELLOUT_REQUESTS, MEMORY_REQUESTS
     if args.smoke:
         USERS, SPREAD, CATALOG = 200, 50, 300
@@ -502,11 +534,18 @@ def main() -> int:
                 lambda: get(NUVIO_PORT, files["list"]),
                 lambda: get(BASELINE_PORT, files["baseline_list"]),
             ),
+            # The event page every buyer reloads, against the baseline's
+            # smallest list page: one event should cost no more than 20 rows.
+            "detail": (
+                lambda: get(NUVIO_PORT, files["detail"]),
+                lambda: get(BASELINE_PORT, files["baseline_list"]),
+            ),
         }
         solo = {
-            "detail": lambda: get(NUVIO_PORT, files["detail"]),
             "list_uncached": lambda: get(NUVIO_PORT, files["list"], nonce=True),
         }
+        pairs = {name: runs for name, runs in pairs.items() if wanted(name)}
+        solo = {name: run for name, run in solo.items() if wanted(name)}
         # The same searches over 1,000 and then 100,000 events, measured just
         # before and just after the catalog grows, so little drift lies between.
         searches = {
@@ -527,16 +566,21 @@ def main() -> int:
             for name, run in solo.items():
                 raw[name]["nuvio"].append(run())
 
-        log("pgbench: the raw booking transaction")
-        raw["pgbench_hot"] = {"pgbench": [pgbench("pgbench_hot.sql", 32, d) for _ in range(reps)]}
-        raw["pgbench_spread"] = {
-            "pgbench": [pgbench("pgbench_spread.sql", 32, d) for _ in range(reps)]
-        }
+        if wanted("pgbench"):
+            log("pgbench: the raw booking transaction")
+            raw["pgbench_hot"] = {
+                "pgbench": [pgbench("pgbench_hot.sql", 32, d) for _ in range(reps)]
+            }
+            raw["pgbench_spread"] = {
+                "pgbench": [pgbench("pgbench_spread.sql", 32, d) for _ in range(reps)]
+            }
         results["checks"]["after_reserves"] = check_writes([data["hot"], *data["spread"]])
 
-        log(f"sell-out: capacity {SELLOUT_CAPACITY}, {SELLOUT_REQUESTS} requests")
         sellouts = []
-        for rep in range(min(args.sellouts, len(data["sellouts"]))):
+        sellout_runs = min(args.sellouts, len(data["sellouts"])) if wanted("sellout") else 0
+        if sellout_runs:
+            log(f"sell-out: capacity {SELLOUT_CAPACITY}, {SELLOUT_REQUESTS} requests")
+        for rep in range(sellout_runs):
             event_id = data["sellouts"][rep]
             run = loadgen.run(
                 "127.0.0.1",
@@ -551,45 +595,49 @@ def main() -> int:
             sellouts.append(run)
         results["sellout"] = sellouts
 
-        log(f"search over {SPREAD} events, then a catalog of {CATALOG} events and the same")
-        for name, run in searches.items():
-            raw[f"{name}_1k"] = {"nuvio": [run() for _ in range(reps)]}
-        load_catalog()
-        for name, run in searches.items():
-            raw[f"{name}_100k"] = {"nuvio": [run() for _ in range(reps)]}
-        raw["list_cached_100k"] = {"nuvio": [get(NUVIO_PORT, files["list"]) for _ in range(reps)]}
+        if wanted("search"):
+            log(f"search over {SPREAD} events, then a catalog of {CATALOG} events and the same")
+            for name, run in searches.items():
+                raw[f"{name}_1k"] = {"nuvio": [run() for _ in range(reps)]}
+            load_catalog()
+            for name, run in searches.items():
+                raw[f"{name}_100k"] = {"nuvio": [run() for _ in range(reps)]}
+            raw["list_cached_100k"] = {
+                "nuvio": [get(NUVIO_PORT, files["list"]) for _ in range(reps)]
+            }
 
-        log(f"memory: web worker RSS around {MEMORY_REQUESTS} requests")
-        pids = stack.web_worker_pids()
-        before = rss_kib(pids)
-        half = MEMORY_REQUESTS // 2
-        details = [f"/api/events/{e}/" for e in data["spread"]]
-        mem_runs = [
-            loadgen.run(
-                "127.0.0.1",
-                NUVIO_PORT,
-                reserve_request(data["tokens"], data["spread"], "m"),
-                half,
-                32,
-            ),
-            loadgen.run(
-                "127.0.0.1",
-                NUVIO_PORT,
-                lambda i: ("GET", details[i % len(details)], {}, None),
-                half,
-                32,
-            ),
-        ]
-        for run in mem_runs:
-            run["5xx"] = sum(n for code, n in run["statuses"].items() if code.startswith("5"))
-        after = rss_kib(pids)
-        results["memory"] = {
-            "requests": sum(r["requests"] for r in mem_runs),
-            "rss_before_kib": before,
-            "rss_after_kib": after,
-            "growth": (sum(after) - sum(before)) / sum(before),
-            "5xx": sum(r["5xx"] for r in mem_runs),
-        }
+        if wanted("memory"):
+            log(f"memory: web worker RSS around {MEMORY_REQUESTS} requests")
+            pids = stack.web_worker_pids()
+            before = rss_kib(pids)
+            half = MEMORY_REQUESTS // 2
+            details = [f"/api/events/{e}/" for e in data["spread"]]
+            mem_runs = [
+                loadgen.run(
+                    "127.0.0.1",
+                    NUVIO_PORT,
+                    reserve_request(data["tokens"], data["spread"], "m"),
+                    half,
+                    32,
+                ),
+                loadgen.run(
+                    "127.0.0.1",
+                    NUVIO_PORT,
+                    lambda i: ("GET", details[i % len(details)], {}, None),
+                    half,
+                    32,
+                ),
+            ]
+            for run in mem_runs:
+                run["5xx"] = sum(n for code, n in run["statuses"].items() if code.startswith("5"))
+            after = rss_kib(pids)
+            results["memory"] = {
+                "requests": sum(r["requests"] for r in mem_runs),
+                "rss_before_kib": before,
+                "rss_after_kib": after,
+                "growth": (sum(after) - sum(before)) / sum(before),
+                "5xx": sum(r["5xx"] for r in mem_runs),
+            }
         results["checks"]["final"] = check_writes([data["hot"], *data["spread"], *data["sellouts"]])
     finally:
         stack.stop()
@@ -603,6 +651,8 @@ def main() -> int:
         for name, sides in raw.items()
     }
     for name in ("search_1k", "search_100k", "search_broad_1k", "search_broad_100k", "detail"):
+        if name not in raw:
+            continue
         results["scenarios"][name]["nuvio_p95_ms"] = summarize(
             [r["p95_ms"] for r in raw[name]["nuvio"]]
         )
@@ -615,7 +665,7 @@ def main() -> int:
             if isinstance(r, dict)
         )
         + sum(r["5xx"] for r in results["sellout"])
-        + results["memory"]["5xx"]
+        + results.get("memory", {}).get("5xx", 0)
     )
     results["ratios"] = ratios(results)
     # Each A/B pair ran back to back: its ratio cancels the machine's drift
@@ -639,11 +689,12 @@ def main() -> int:
         "reps": args.reps,
         "sellouts": args.sellouts,
         "smoke": args.smoke,
+        "only": sorted(only) if only else None,
         "elapsed_s": round(time.time() - started, 1),
     }
-    Path(args.output).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    Path(output).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(table(results))
-    if not args.smoke:
+    if not args.smoke and not only:
         update_performance_doc(results)
     ok = (
         results["errors_5xx"] == 0
@@ -708,25 +759,40 @@ def sellout_facts(event_id: str) -> dict:
 
 
 def ratios(results: dict) -> dict:
+    """The targets' figures; a partial run (--only) has those its scenarios give."""
     s = results["scenarios"]
 
     def med(name, side="nuvio"):
         return s[name][side]["median"]
 
-    return {
-        "hot_reserve_vs_baseline_32": med("hot_reserve_32") / med("hot_reserve_32", "baseline"),
-        "hot_reserve_vs_baseline_128": med("hot_reserve_128") / med("hot_reserve_128", "baseline"),
-        "hot_vs_spread_nuvio": med("hot_reserve_32") / med("spread_reserve_32"),
-        "hot_vs_spread_baseline": med("hot_reserve_32", "baseline")
-        / med("spread_reserve_32", "baseline"),
-        "cached_list_vs_baseline_hello": med("list_cached") / med("list_cached", "baseline"),
-        "search_p95_100k_vs_1k": s["search_100k"]["nuvio_p95_ms"]["median"]
-        / s["search_1k"]["nuvio_p95_ms"]["median"],
-        "search_broad_p95_100k_vs_1k": s["search_broad_100k"]["nuvio_p95_ms"]["median"]
-        / s["search_broad_1k"]["nuvio_p95_ms"]["median"],
-        "rss_growth": results["memory"]["growth"],
-        "hot_reserve_vs_pgbench_32": med("hot_reserve_32") / med("pgbench_hot", "pgbench"),
+    def p95(name):
+        return s[name]["nuvio_p95_ms"]["median"]
+
+    formulas = {
+        "hot_reserve_vs_baseline_32": lambda: (
+            med("hot_reserve_32") / med("hot_reserve_32", "baseline")
+        ),
+        "hot_reserve_vs_baseline_128": lambda: (
+            med("hot_reserve_128") / med("hot_reserve_128", "baseline")
+        ),
+        "hot_vs_spread_nuvio": lambda: med("hot_reserve_32") / med("spread_reserve_32"),
+        "hot_vs_spread_baseline": lambda: (
+            med("hot_reserve_32", "baseline") / med("spread_reserve_32", "baseline")
+        ),
+        "cached_list_vs_baseline_hello": lambda: (
+            med("list_cached") / med("list_cached", "baseline")
+        ),
+        "detail_vs_baseline_20_rows": lambda: med("detail") / med("detail", "baseline"),
+        "search_p95_100k_vs_1k": lambda: p95("search_100k") / p95("search_1k"),
+        "search_broad_p95_100k_vs_1k": lambda: p95("search_broad_100k") / p95("search_broad_1k"),
+        "rss_growth": lambda: results["memory"]["growth"],
+        "hot_reserve_vs_pgbench_32": lambda: med("hot_reserve_32") / med("pgbench_hot", "pgbench"),
     }
+    found = {}
+    for name, formula in formulas.items():
+        with contextlib.suppress(KeyError):
+            found[name] = formula()
+    return found
 
 
 def table(results: dict) -> str:
@@ -760,22 +826,28 @@ def table(results: dict) -> str:
             f"| sell-out #{i} | {run['holds']} holds of {SELLOUT_CAPACITY}, "
             f"sold out in {run['seconds_to_sell_out']:.2f} s, statuses {run['statuses']} | | |"
         )
-    m = results["memory"]
-    lines.append(
-        f"| memory | RSS {sum(m['rss_before_kib']) // 1024} → {sum(m['rss_after_kib']) // 1024} MiB"
-        f" over {m['requests']:,} requests ({m['growth']:+.1%}) | | |"
-    )
+    m = results.get("memory")
+    if m:
+        lines.append(
+            f"| memory | RSS {sum(m['rss_before_kib']) // 1024} → "
+            f"{sum(m['rss_after_kib']) // 1024} MiB over {m['requests']:,} requests "
+            f"({m['growth']:+.1%}) | | |"
+        )
     lines += ["", "| target | measured | goal |", "|---|---|---|"]
     goals = [
-        ("hot reserve vs baseline, 32 conns", r["hot_reserve_vs_baseline_32"], "≥ 1.0×"),
-        ("hot reserve vs baseline, 128 conns", r["hot_reserve_vs_baseline_128"], ""),
-        ("hot / spread reserve (Nuvio)", r["hot_vs_spread_nuvio"], "≥ 0.9"),
-        ("cached list vs baseline JSON hello", r["cached_list_vs_baseline_hello"], "≥ 0.5×"),
-        ("search p95, 100k vs 1k events", r["search_p95_100k_vs_1k"], "≤ 2×"),
-        ("broad search p95, 100k vs 1k (info)", r["search_broad_p95_100k_vs_1k"], ""),
-        ("web worker RSS growth", r["rss_growth"], "≤ 5 %"),
+        ("hot reserve vs baseline, 32 conns", "hot_reserve_vs_baseline_32", "≥ 1.0×"),
+        ("hot reserve vs baseline, 128 conns", "hot_reserve_vs_baseline_128", ""),
+        ("hot / spread reserve (Nuvio)", "hot_vs_spread_nuvio", "≥ 0.9"),
+        ("cached list vs baseline JSON hello", "cached_list_vs_baseline_hello", "≥ 0.5×"),
+        ("event page vs baseline 20-row list", "detail_vs_baseline_20_rows", "≥ 1.0×"),
+        ("search p95, 100k vs 1k events", "search_p95_100k_vs_1k", "≤ 2×"),
+        ("broad search p95, 100k vs 1k (info)", "search_broad_p95_100k_vs_1k", ""),
+        ("web worker RSS growth", "rss_growth", "≤ 5 %"),
     ]
-    for label, value, goal in goals:
+    for label, key, goal in goals:
+        if key not in r:
+            continue
+        value = r[key]
         shown = f"{value:+.1%}" if "RSS" in label else f"{value:.2f}"
         lines.append(f"| {label} | {shown} | {goal} |")
     lines.append(f"\n5xx responses: {results['errors_5xx']}; checks: {results['checks']}")

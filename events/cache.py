@@ -1,11 +1,13 @@
 """Caching of the public catalog.
 
-List pages and facets are cached under a *catalog version*: any change to an
-event bumps the version after commit, so staff edits show at once. List pages
-also carry a short TTL because bookings move `available` without touching the
-event's public facts; that bounds how stale availability can be on a list
-(the detail endpoint is never cached). If Redis is down the cache answers
-nothing (django-redis logs it) and pages come straight from the database.
+Public pages (a list page, an event page) and facets are cached under a
+*catalog version*: any change to an event bumps the version after commit, so
+staff edits (publishing, unpublishing, cancelling) show at once. Pages also
+carry a short TTL because bookings move `available` without touching the
+event's public facts: availability on a page is at most PAGE_TTL_SECONDS old.
+Only what everyone but staff sees is stored: staff pages are never cached.
+If Redis is down the cache answers nothing (django-redis logs it) and pages
+come straight from the database.
 """
 
 import hashlib
@@ -17,7 +19,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 VERSION_KEY = "catalog:version"
-LIST_TTL_SECONDS = 2
+PAGE_TTL_SECONDS = 2
 FACETS_TTL_SECONDS = 300
 
 
@@ -44,9 +46,9 @@ def catalog_changed() -> None:
 _seen_version: int | None = None  # the catalog version this process last saw
 
 
-def _list_key(version: int, host: str, query: str) -> str:
-    digest = hashlib.sha1(f"{host}?{query}".encode(), usedforsecurity=False).hexdigest()
-    return f"catalog:list:{version}:{digest}"
+def _page_key(version: int, name: str) -> str:
+    digest = hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()
+    return f"catalog:page:{version}:{digest}"
 
 
 def list_query(params) -> str:
@@ -54,16 +56,26 @@ def list_query(params) -> str:
     return "&".join(sorted(f"{k}={v}" for k, v in params.lists()))
 
 
-def cached_list_page(host: str, query: str, render: Callable[[], bytes]) -> bytes:
-    """A public list page as rendered JSON, shared for LIST_TTL_SECONDS.
+def list_page(host: str, query: str) -> str:
+    """The name of a list page (its links are absolute: the host is part of it)."""
+    return f"list:{host}?{query}"
+
+
+def event_page(event_id) -> str:
+    """The name of an event's page."""
+    return f"event:{event_id}"
+
+
+def cached_page(name: str, render: Callable[[], bytes | None]) -> bytes | None:
+    """A public page as rendered JSON, shared for PAGE_TTL_SECONDS; None
+    (not stored) when ``render`` finds no such page.
 
     One cache round trip on a hit: the catalog version and the page stored
     under the version this process saw last come back together (MGET). A
     different version means the catalog changed: the page is rendered anew.
     """
-    global _seen_version
     seen = _seen_version
-    page_key = _list_key(seen, host, query) if seen is not None else None
+    page_key = _page_key(seen, name) if seen is not None else None
     got = cache.get_many([VERSION_KEY, page_key] if page_key else [VERSION_KEY])
     version = got.get(VERSION_KEY)
     if version is None:
@@ -72,34 +84,46 @@ def cached_list_page(host: str, query: str, render: Callable[[], bytes]) -> byte
     body = _fresh(entry)
     if body is not None:
         return body
+    return render_page(name, version, render)
+
+
+def render_page(name: str, version: int, render: Callable[[], bytes | None]) -> bytes | None:
+    """Render a page and store it under the catalog ``version`` read before
+    rendering (a change committed meanwhile has bumped it: the page is never
+    found under the new one)."""
+    global _seen_version
     _seen_version = version
+    # Stamped before the database is read, so the bound holds for what it read.
+    rendered_at = time.time()
     body = render()
-    cache.set(_list_key(version, host, query), (time.time(), body), LIST_TTL_SECONDS + 1)
+    if body is not None:
+        cache.set(_page_key(version, name), (rendered_at, body), PAGE_TTL_SECONDS + 1)
     return body
 
 
 def _fresh(entry) -> bytes | None:
-    if entry is not None and 0 <= time.time() - entry[0] < LIST_TTL_SECONDS:
+    if entry is not None and 0 <= time.time() - entry[0] < PAGE_TTL_SECONDS:
         return entry[1]
     return None
 
 
-def shared_list_page_lookup(host: str, query: str):
+def shared_page_lookup(name: str):
     """For a caller that reads Redis in its own round trip (the catalog
     middleware, with its rate-limit count): the keys to MGET, and a function
-    that turns their raw values into the fresh page, or None (a miss, or a
-    changed catalog: ``cached_list_page`` then renders it). None when this
-    process has not seen the catalog yet."""
+    that turns their raw values into (the catalog version, the fresh page or
+    None): a miss or a changed catalog; ``render_page`` then renders it under
+    that version, or, if the version was not there, ``cached_page``. None
+    when this process has not seen the catalog yet."""
     seen = _seen_version
     if seen is None:
         return None
-    keys = [cache.make_key(VERSION_KEY), cache.make_key(_list_key(seen, host, query))]
+    keys = [cache.make_key(VERSION_KEY), cache.make_key(_page_key(seen, name))]
 
-    def page(raw: list) -> bytes | None:
+    def read(raw: list) -> tuple[int | None, bytes | None]:
         version, entry = (None if value is None else cache.client.decode(value) for value in raw)
-        return _fresh(entry) if version == seen else None
+        return version, (_fresh(entry) if version == seen else None)
 
-    return keys, page
+    return keys, read
 
 
 def cached(key: str, ttl: int, compute: Callable[[], Any]) -> Any:

@@ -1,83 +1,147 @@
-"""The busiest read, answered early: an anonymous ``GET /api/events/``.
+"""The busiest reads, answered early: an anonymous ``GET /api/events/`` and
+``GET /api/events/{id}/``.
 
-The first page of the catalog is what a crowd reloads before a sale opens.
-Its JSON is shared by everyone who is not staff (``events.cache``), so for an
-anonymous client asking for JSON this middleware serves the stored page
-before the rest of the stack runs: one Redis round trip that counts the
-request against the `read` rate limit and fetches the page together.
+The first page of the catalog is what a crowd reloads before a sale opens,
+and the event page is what every buyer reloads during one. Their JSON is
+shared by everyone who is not staff (``events.cache``: availability at most
+2 s old), so for an anonymous client asking for JSON this middleware serves
+the stored page before the rest of the stack runs (sessions, CSRF,
+authentication, DRF's dispatch): one Redis round trip counts the request
+against the `read` rate limit and fetches the page together. An event page
+that is not stored (or too old) is rendered here too, from one precompiled
+query (``public_event_json``), and stored.
 
 Anything else goes the usual way, through the API view, which gives the
 same answer (a test compares the two): a request that is signed in (token
 or session cookie), asks for another format (the browsable API), would be
-throttled (the view answers the 429,
-without counting the request twice), or misses the cache (the view renders
-and stores the page). Only in production mode: without Redis there is no
-round trip to save.
+throttled (the view answers the 429, without counting the request twice),
+misses the list cache (the view renders and stores the page), names an
+event that is not published (the view's 404; such a page is never stored)
+or meets a database error (the view's 503). Only in production mode:
+without Redis there is no round trip to save.
 """
+
+import functools
+import re
+import uuid
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
+from django.db import DatabaseError
 from django.http import HttpResponse
 from django.urls import NoReverseMatch, reverse
+from django.urls.converters import UUIDConverter
 
 from events import cache as catalog_cache
+from events.api.serializers import public_event_json
 from nuvio.throttling import ScopedThrottle
 
 JSON_ACCEPTS = {"", "*/*", "application/json"}
-# What the API view adds to its answer (rest_framework's finalize_response).
+# What the API view adds to its answers (rest_framework's finalize_response).
 ALLOW = "GET, POST, HEAD, OPTIONS"
+DETAIL_ALLOW = "GET, PUT, PATCH, DELETE, HEAD, OPTIONS"
 
 
 class CatalogListMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self.enabled = bool(settings.REDIS_URL)
-        self._path = None
+        self._list_path = None
+        self._detail_path = None
 
     def __call__(self, request):
-        if self.enabled and self._eligible(request):
-            response = self._from_cache(request)
+        if self.enabled and request.method == "GET":
+            response = self._early_answer(request)
             if response is not None:
                 return response
         return self.get_response(request)
 
-    def _eligible(self, request) -> bool:
-        if self._path is None:
-            try:
-                self._path = reverse("event-list")
-            except NoReverseMatch:  # a URLconf without the API
-                return False
-        meta = request.META
-        return (
-            request.method == "GET"
-            and request.path_info == self._path
-            and "HTTP_AUTHORIZATION" not in meta
-            and settings.SESSION_COOKIE_NAME not in request.COOKIES
-            and meta.get("HTTP_ACCEPT", "").strip() in JSON_ACCEPTS
-            and "format" not in request.GET
-        )
+    def _early_answer(self, request) -> HttpResponse | None:
+        if self._list_path is None and not self._find_paths():
+            return None
+        path = request.path_info
+        if path == self._list_path:
+            return self._list_page(request) if _anonymous_json(request) else None
+        match = self._detail_path.fullmatch(path)
+        if match and _anonymous_json(request):
+            return self._event_page(request, uuid.UUID(match[1]))
+        return None
 
-    def _from_cache(self, request) -> HttpResponse | None:
+    def _find_paths(self) -> bool:
+        try:
+            self._list_path = reverse("event-list")
+        except NoReverseMatch:  # a URLconf without the API
+            self.enabled = False
+            return False
+        # The router's detail route: the list's path, the id, a slash.
+        pattern = re.escape(self._list_path) + f"({UUIDConverter.regex})/"
+        self._detail_path = re.compile(pattern)
+        return True
+
+    def _list_page(self, request) -> HttpResponse | None:
         try:
             host = request.get_host()
         except DisallowedHost:
             return None  # the usual path answers it
-        lookup = catalog_cache.shared_list_page_lookup(host, catalog_cache.list_query(request.GET))
+        page = catalog_cache.list_page(host, catalog_cache.list_query(request.GET))
+        lookup = catalog_cache.shared_page_lookup(page)
         if lookup is None:
             return None
-        keys, page = lookup
-        allowed, wait, extra = ScopedThrottle().check(
-            request, "read", also=lambda pipe: pipe.mget(keys)
-        )
-        # Counted once: the view's throttle reuses this verdict.
-        request.throttle_verdict = ("read", allowed, wait)
+        keys, read = lookup
+        allowed, extra = _count(request, also=lambda pipe: pipe.mget(keys))
         if not allowed or not extra:
             return None
-        body = page(extra[0])
+        _, body = read(extra[0])
         if body is None:
             return None
-        response = HttpResponse(body, content_type="application/json")
-        response["Vary"] = "Accept, Cookie"
-        response["Allow"] = ALLOW
-        response["Content-Length"] = str(len(body))
-        return response
+        return _json(body, ALLOW)
+
+    def _event_page(self, request, event_id: uuid.UUID) -> HttpResponse | None:
+        page = catalog_cache.event_page(event_id)
+        lookup = catalog_cache.shared_page_lookup(page)
+        also = None if lookup is None else (lambda pipe: pipe.mget(lookup[0]))
+        allowed, extra = _count(request, also=also)
+        if not allowed:
+            return None
+        version, body = lookup[1](extra[0]) if lookup and extra else (None, None)
+        if body is None:
+            # A miss: rendered here too, from one query (public_event_json),
+            # and stored under the version just read when there is one.
+            render = functools.partial(public_event_json, event_id)
+            try:
+                if version is None:
+                    body = catalog_cache.cached_page(page, render)
+                else:
+                    body = catalog_cache.render_page(page, version, render)
+            except DatabaseError:
+                return None  # the view answers in the API's envelope (503)
+        if body is None:
+            return None  # not published, or no such event: the view's 404
+        return _json(body, DETAIL_ALLOW)
+
+
+def _anonymous_json(request) -> bool:
+    meta = request.META
+    return (
+        "HTTP_AUTHORIZATION" not in meta
+        and settings.SESSION_COOKIE_NAME not in request.COOKIES
+        and meta.get("HTTP_ACCEPT", "").strip() in JSON_ACCEPTS
+        and "format" not in request.GET
+    )
+
+
+def _count(request, also=None) -> tuple[bool, list]:
+    """Count the request against the `read` limit, with ``also``'s Redis
+    commands in the same round trip; the view's throttle reuses the verdict,
+    so the request is counted once whoever answers it."""
+    allowed, wait, extra = ScopedThrottle().check(request, "read", also=also)
+    request.throttle_verdict = ("read", allowed, wait)
+    return allowed, extra
+
+
+def _json(body: bytes, allow: str) -> HttpResponse:
+    response = HttpResponse(body, content_type="application/json")
+    response["Vary"] = "Accept, Cookie"
+    response["Allow"] = allow
+    response["Content-Length"] = str(len(body))
+    return response

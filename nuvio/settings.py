@@ -60,7 +60,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",
-    # Anonymous GET /api/events/ from the shared page cache, before the rest.
+    # Anonymous GET /api/events/ and /api/events/{id}/ from the shared page cache.
     "events.middleware.CatalogListMiddleware",
     # Every other request's deferred Redis writes go out together at its end.
     "nuvio.redis_batch.RequestBatchMiddleware",

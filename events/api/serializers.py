@@ -1,7 +1,11 @@
+import uuid
+
 from django.conf import settings
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 
 from events.models import Category, Event, EventStatus
+from events.selectors import event_published
 
 PUBLIC_FIELDS = [
     "id",
@@ -62,3 +66,18 @@ class EventSerializer(serializers.ModelSerializer):
         if starts_at and ends_at and ends_at <= starts_at:
             raise serializers.ValidationError({"ends_at": ["Must be after starts_at."]})
         return attrs
+
+
+# One instance renders every public event page: a ModelSerializer builds its
+# fields anew for each instance it is made for, which costs more than the
+# page's query, and reading an event needs nothing from the request.
+_public_reader = EventSerializer()
+
+
+def public_event_json(event_id: uuid.UUID) -> bytes | None:
+    """``GET /api/events/{id}/`` as everyone but staff sees it (the rendered
+    JSON), or None when the event is not published or does not exist."""
+    event = event_published(event_id)
+    if event is None:
+        return None
+    return JSONRenderer().render(_public_reader.to_representation(event))

@@ -447,8 +447,29 @@ def test_list_availability_is_at_most_two_seconds_stale(anon_api, time_machine):
     assert anon_api.get(URL).json()["results"][0]["available"] == 6
 
 
-def test_detail_availability_is_never_cached(anon_api):
+def test_detail_availability_is_at_most_two_seconds_stale(anon_api, time_machine):
     event = make_event(capacity=10)
+    time_machine.move_to(timezone.now(), tick=False)
     assert anon_api.get(_detail(event)).json()["available"] == 10
     Event.objects.filter(pk=event.pk).update(tickets_taken=3)
+    time_machine.shift(dt.timedelta(seconds=2))
     assert anon_api.get(_detail(event)).json()["available"] == 7
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ("starts_after=0001-01-01", 200),
+        ("starts_before=9999-12-31T23:59:59", 200),
+        ("starts_after=9999-12-31T23:59:59-05:00", 400),  # year 10000 in UTC
+        ("starts_before=0001-01-01T00:00:00+05:00", 400),  # year 0 in UTC
+    ],
+)
+def test_dates_at_the_ends_of_the_calendar_are_answered(anon_api, staff_api, query, status):
+    make_event(name="A")
+    for api in (anon_api, staff_api):
+        response = api.get(f"{URL}?{query}")
+        assert response.status_code == status, response.content
+        if status == 400:
+            assert response.json()["error"]["code"] == "invalid"
+            assert query.split("=")[0] in response.json()["error"]["details"]
