@@ -122,6 +122,12 @@ def _terminate(pid: int) -> None:
     params.pop("context", None)
     with psycopg.connect(**params, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        # pg_terminate_backend only signals: wait until the backend has gone
+        # (its FATAL sent, its socket closed), as a restart would be seen.
+        deadline = time.monotonic() + 10
+        while admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+            assert time.monotonic() < deadline, f"backend {pid} still there"
+            time.sleep(0.01)
 
 
 @requires_postgres
@@ -132,12 +138,14 @@ def test_connection_dropped_between_requests_is_replaced(customer_api):
     # event page may come from the shared cache).
     assert customer_api.get("/api/bookings/").status_code == 200
     pid = connection.connection.info.backend_pid
-    _terminate(pid)
-
-    close_old_connections()  # the next request starts
-    response = customer_api.get("/api/bookings/")
-    assert response.status_code == 200
-    assert connection.connection.info.backend_pid != pid
+    try:
+        _terminate(pid)
+        close_old_connections()  # the next request starts
+        response = customer_api.get("/api/bookings/")
+        assert response.status_code == 200
+        assert connection.connection.info.backend_pid != pid
+    finally:
+        connection.close()  # never leave a dead connection to the tests after this one
 
 
 @requires_postgres
