@@ -7,7 +7,7 @@ from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Round
 from django.utils import timezone
 
-from events.models import Event
+from events.models import Event, PromoCode, TicketType
 
 
 class BookingStatus(models.TextChoices):
@@ -46,9 +46,15 @@ class Booking(models.Model):
     event = models.ForeignKey(
         Event, on_delete=models.PROTECT, related_name="bookings", db_index=False
     )
-    quantity = models.PositiveSmallIntegerField()
-    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
-    total_price = models.DecimalField(max_digits=12, decimal_places=2)
+    quantity = models.PositiveSmallIntegerField()  # the sum of the items' quantities
+    # The unit price when the booking has one item, else null.
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    subtotal = models.DecimalField(max_digits=12, decimal_places=2)  # before discounts
+    discount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    total_price = models.DecimalField(max_digits=12, decimal_places=2)  # subtotal - discount
+    promo_code = models.ForeignKey(
+        PromoCode, on_delete=models.PROTECT, null=True, blank=True, related_name="bookings"
+    )
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=10, choices=BookingStatus.choices)
     expires_at = models.DateTimeField()
@@ -64,10 +70,11 @@ class Booking(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="booking_quantity_positive"),
             models.CheckConstraint(
-                # Rounded: SQLite multiplies decimals as floats (3 x 99.99).
-                condition=Q(unit_price__gte=0)
-                & Q(total_price=Round(F("unit_price") * F("quantity"), 2)),
-                name="booking_total_is_unit_times_quantity",
+                # Rounded: SQLite subtracts decimals as floats.
+                condition=Q(discount__gte=0)
+                & Q(discount__lte=F("subtotal"))
+                & Q(total_price=Round(F("subtotal") - F("discount"), 2)),
+                name="booking_total_is_subtotal_less_discount",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=BookingStatus.values), name="booking_status_valid"
@@ -109,6 +116,38 @@ class Booking(models.Model):
     def effective_status(self, now=None) -> str:
         """The status every answer shows: a lapsed hold is already `expired`."""
         return BookingStatus.EXPIRED if self.is_lapsed(now) else self.status
+
+
+class BookingItem(models.Model):
+    """Tickets of one type in a booking, at the price and discount of the
+    moment it was reserved (``discount`` is per ticket)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="items")
+    ticket_type = models.ForeignKey(
+        TicketType, on_delete=models.PROTECT, related_name="booking_items"
+    )
+    quantity = models.PositiveSmallIntegerField()
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2)
+    discount = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+
+    class Meta:
+        ordering = ["booking", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="item_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0, discount__gte=0) & Q(discount__lte=F("unit_price")),
+                name="item_discount_within_price",
+            ),
+            models.UniqueConstraint(fields=["booking", "ticket_type"], name="item_type_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.ticket_type_id}"
+
+    @property
+    def total(self):
+        return self.quantity * (self.unit_price - self.discount)
 
 
 class PaymentStatus(models.TextChoices):
@@ -287,9 +326,14 @@ ACTIVE_WAITLIST_STATUSES = [WaitlistStatus.WAITING, WaitlistStatus.OFFERED]
 class WaitlistEntryQuerySet(models.QuerySet):
     def with_position(self) -> "WaitlistEntryQuerySet":
         """Annotate ``position``: 1 for the first entry still waiting for its
-        event, 2 for the next...; None for an entry no longer waiting."""
+        ticket type (entries are served in order per type), 2 for the next...;
+        None for an entry no longer waiting."""
         ahead = (
-            WaitlistEntry.objects.filter(event=OuterRef("event"), status=WaitlistStatus.WAITING)
+            WaitlistEntry.objects.filter(
+                event=OuterRef("event"),
+                ticket_type=OuterRef("ticket_type"),
+                status=WaitlistStatus.WAITING,
+            )
             .filter(
                 Q(created_at__lt=OuterRef("created_at"))
                 | Q(created_at=OuterRef("created_at"), id__lt=OuterRef("id"))
@@ -325,6 +369,9 @@ class WaitlistEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="waitlist_entries"
     )
     event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="waitlist_entries")
+    ticket_type = models.ForeignKey(
+        TicketType, on_delete=models.PROTECT, related_name="waitlist_entries"
+    )
     quantity = models.PositiveSmallIntegerField()
     status = models.CharField(
         max_length=10, choices=WaitlistStatus.choices, default=WaitlistStatus.WAITING

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Case, F, OuterRef, Q, Subquery, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Upper
 from django.utils import timezone
 
 
@@ -173,4 +173,138 @@ class Event(models.Model):
             return "This event has already started, so booking is closed."
         if not self.booking_enabled:
             return "Booking is closed for this event."
+        return None
+
+
+class TicketType(models.Model):
+    """A tier of an event's tickets ("Early bird", "VIP") with its own price and,
+    optionally, its own quota inside the event's capacity.
+
+    ``tickets_taken`` counts the tickets of held and confirmed bookings of this
+    type and ``waitlist_waiting`` the waiting-list entries for it; like the
+    event's counters they move only inside booking services that hold the
+    event's row lock, and the database refuses ``tickets_taken`` above ``quota``.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="ticket_types")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    quota = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: limited only by the event's capacity."
+    )
+    tickets_taken = models.PositiveIntegerField(default=0, editable=False)
+    waitlist_waiting = models.PositiveIntegerField(default=0, editable=False)
+    sale_starts_at = models.DateTimeField(null=True, blank=True)
+    sale_ends_at = models.DateTimeField(null=True, blank=True)
+    max_per_booking = models.PositiveSmallIntegerField(null=True, blank=True)
+    hidden = models.BooleanField(
+        default=False, help_text="Shown and sold only with a promo code that unlocks it."
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "price", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "name"], name="ticket_type_name_per_event"),
+            models.CheckConstraint(
+                condition=Q(price__gte=0), name="ticket_type_price_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(quota__isnull=True) | Q(quota__gte=1, tickets_taken__lte=F("quota")),
+                name="ticket_type_taken_within_quota",
+            ),
+            models.CheckConstraint(
+                condition=Q(sale_starts_at__isnull=True)
+                | Q(sale_ends_at__isnull=True)
+                | Q(sale_ends_at__gt=F("sale_starts_at")),
+                name="ticket_type_sale_window_ordered",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_per_booking__isnull=True)
+                | Q(max_per_booking__gte=1, max_per_booking__lte=100),
+                name="ticket_type_max_per_booking_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.price})"
+
+    def quota_left(self) -> int | None:
+        """Tickets left in this type's own quota; None when it has none."""
+        return None if self.quota is None else self.quota - self.tickets_taken
+
+    def sale_closed_reason(self, now=None) -> str | None:
+        """Why this type is not on sale by its own window, in plain words."""
+        now = now or timezone.now()
+        if self.sale_starts_at and now < self.sale_starts_at:
+            return f"{self.name} is not on sale yet."
+        if self.sale_ends_at and now >= self.sale_ends_at:
+            return f"The sale of {self.name} has ended."
+        return None
+
+
+class PromoCode(models.Model):
+    """A code of one event: a discount per ticket on the types it applies to
+    (all of them when ``ticket_types`` is empty), and/or hidden types it
+    unlocks. ``uses`` counts the tickets of held and confirmed bookings that
+    used it; it moves only under the event's row lock, and the database refuses
+    it above ``max_uses``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="promo_codes")
+    code = models.CharField(max_length=40)
+    discount_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    discount_amount = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    ticket_types = models.ManyToManyField(TicketType, blank=True, related_name="discounting_codes")
+    unlocks = models.ManyToManyField(TicketType, blank=True, related_name="unlocking_codes")
+    max_uses = models.PositiveIntegerField(null=True, blank=True)
+    uses = models.PositiveIntegerField(default=0, editable=False)
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code", "id"]
+        constraints = [
+            models.UniqueConstraint(Upper("code"), "event", name="promo_code_unique_per_event"),
+            models.CheckConstraint(
+                condition=(Q(discount_percent__isnull=True) & Q(discount_amount__isnull=False))
+                | (Q(discount_percent__isnull=False) & Q(discount_amount__isnull=True)),
+                name="promo_code_one_discount",
+            ),
+            models.CheckConstraint(
+                condition=Q(discount_percent__isnull=True) | Q(discount_percent__lte=100),
+                name="promo_code_percent_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(discount_amount__isnull=True) | Q(discount_amount__gte=0),
+                name="promo_code_amount_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_uses__isnull=True) | Q(uses__lte=F("max_uses")),
+                name="promo_code_uses_within_max",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def closed_reason(self, now=None) -> str | None:
+        """``inactive``, ``not_started``, ``expired`` or ``used_up`` (API.md's
+        ``promo_invalid`` reasons), or None while the code can be used."""
+        now = now or timezone.now()
+        if not self.active:
+            return "inactive"
+        if self.valid_from and now < self.valid_from:
+            return "not_started"
+        if self.valid_until and now >= self.valid_until:
+            return "expired"
+        if self.max_uses is not None and self.uses >= self.max_uses:
+            return "used_up"
         return None
