@@ -6,12 +6,9 @@ class BookingsConfig(AppConfig):
     name = "bookings"
 
     def ready(self) -> None:
-        from bookings import notifications, waitlist
-        from bookings.signals import bookings_changed, tickets_released
+        from bookings import notifications
+        from bookings.signals import bookings_changed
 
-        # Both run inside the booking services' transactions, under the event
-        # lock: the waiting list follows its offered holds and gets returned
-        # tickets first; notifications are recorded with the fact they tell.
-        bookings_changed.connect(waitlist.on_bookings_changed, dispatch_uid="waitlist")
+        # Notifications are recorded with the fact they tell (in the service's
+        # transaction) and e-mailed after commit.
         bookings_changed.connect(notifications.on_bookings_changed, dispatch_uid="notifications")
-        tickets_released.connect(waitlist.on_tickets_released, dispatch_uid="waitlist")

@@ -8,6 +8,13 @@ SQL forever; a database migrated at any point in between holds exactly what
 its migrations say. ``bookings/tests/test_db_functions.py`` compares the live
 function (``pg_get_functiondef``) with ``RESERVE_CURRENT``.
 
+Migration 0011 dropped the function: the reserve rules (capacity, ticket type
+quotas, promo code uses, the per-user limit) have one source, the Python of
+``bookings.services``, on PostgreSQL and SQLite alike. ``RESERVE_CURRENT`` is
+None, and the test checks that no ``nuvio_reserve`` is left. The frozen
+versions stay for the migrations that install them (0009, and 0011 going
+back).
+
 Only constants live here: what a migration does must not change when this
 module grows. Migrations 0006 and 0008 predate it and keep their own copies
 of V1 and V3, which the test checks are the same text.
@@ -220,4 +227,4 @@ END
 $$;
 """
 
-RESERVE_CURRENT = RESERVE_V3
+RESERVE_CURRENT: str | None = None  # dropped by migration 0011

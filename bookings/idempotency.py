@@ -17,9 +17,13 @@ Two stores, each doing what it is good at:
   ``IdempotencyRecord`` written in the very transaction that creates the hold
   (unique per user and key). If the cache lost the answer (a crash between
   commit and storing it, a Redis restart), the retry's own insert collides
-  with that row and the retry replays the booking instead of creating a
-  second one. Payment needs no such row: a paid booking refuses a second
+  with that row and ``booking_reserve`` returns that booking with
+  ``created`` False instead of creating a second one; the view answers it
+  as a replay. Payment needs no such row: a paid booking refuses a second
   payment before any card is charged.
+
+This module owns the claim, the replay and the stored answer; the services
+only write their row and say what they did.
 """
 
 import hashlib
@@ -39,6 +43,7 @@ from nuvio import redis_batch
 from nuvio.errors import IdempotencyConflict, Invalid
 
 HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
 RUNNING = "running"
 
 
@@ -47,14 +52,6 @@ class Claim:
     key: str
     request_hash: str
     cache_key: str
-
-
-class AlreadyReserved(Exception):
-    """The hold for this key exists already (its id in ``booking_id``)."""
-
-    def __init__(self, booking_id):
-        super().__init__(str(booking_id))
-        self.booking_id = booking_id
 
 
 def fingerprint(method: str, path: str, body) -> str:
@@ -146,7 +143,7 @@ def idempotent(method):
         claim, stored = idempotency_begin(user=request.user, key=key, request_hash=request_hash)
         if stored is not None:
             response = Response(stored["body"], status=stored["status"])
-            response["Idempotent-Replayed"] = "true"
+            response[REPLAYED_HEADER] = "true"
             return response
         view.idempotency = claim
         with redis_batch.deferred_writes():

@@ -2,10 +2,16 @@
 
 ``inventory_report`` reads every event's counters and booking sums in one
 statement (a consistent snapshot on PostgreSQL even while sales go on), then
-finds confirmed bookings missing tickets or a payment, and payments refunded
+checks the ticket types' and promo codes' counters, the bookings' items and
+money, confirmed bookings missing tickets or a payment, and payments refunded
 beyond their amount, with one grouped query each. Nothing runs a query per
 event, so it stays cheap on a large catalog. ``check_inventory`` prints it;
 tests and benchmarks call ``inventory_problems`` directly.
+
+A promo code's ``uses`` counts **every ticket of the held and confirmed
+bookings made with it** (``Booking.promo_code``), whichever of the booking's
+types it discounted or unlocked: the code is the booking's, and a booking
+takes (and gives back) one use per ticket.
 """
 
 import datetime as dt
@@ -17,17 +23,19 @@ from django.db.models import (
     Exists,
     F,
     IntegerField,
+    Max,
     OuterRef,
     Q,
     Subquery,
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Round
 from django.utils import timezone
 
 from bookings.models import (
     Booking,
+    BookingItem,
     BookingStatus,
     Payment,
     PaymentStatus,
@@ -35,7 +43,9 @@ from bookings.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from events.models import Event, EventStatus
+from events.models import Event, EventStatus, PromoCode, TicketType
+
+LIVE = [BookingStatus.HELD, BookingStatus.CONFIRMED]
 
 
 def _booking_sum(status_filter: Q) -> Coalesce:
@@ -62,11 +72,20 @@ def inventory_report(event_ids=None, *, now: dt.datetime | None = None) -> list[
     Checked per event: the counter equals held + confirmed tickets; it is
     within capacity; capacity = free + active held + confirmed; every
     confirmed booking has exactly ``quantity`` live (not voided) tickets and a
-    succeeded payment; no payment is refunded beyond its amount.
+    succeeded payment (of 0 for a free booking); no payment is refunded beyond
+    its amount.
+
+    Per ticket type: its ``tickets_taken`` equals the tickets of its items in
+    held + confirmed bookings and is within its quota. Per promo code: its
+    ``uses`` equals the tickets of the held + confirmed bookings made with it
+    (see the module docstring) and is within ``max_uses``. Per booking: its
+    items add up to its ``quantity``, ``subtotal`` and ``discount``, and its
+    ``unit_price`` is its one item's (null with several).
 
     And its waiting list (``waiting``: entries still waiting): the
-    ``waitlist_waiting`` counter equals them; while booking is open the first
-    of them does not fit the free tickets (else it should have been served);
+    ``waitlist_waiting`` counters (the event's and each type's) equal them;
+    while booking is open the first of each type's does not fit the free
+    tickets of the event and of its type (else it should have been served);
     an offered entry's booking is a hold, a fulfilled entry's was paid.
     """
     now = now or timezone.now()
@@ -88,10 +107,6 @@ def inventory_report(event_ids=None, *, now: dt.datetime | None = None) -> list[
             ),
             0,
         ),
-        first_waiting=Subquery(
-            waiting.order_by("created_at", "id").values("quantity")[:1],
-            output_field=IntegerField(),
-        ),
     ).values_list(
         "id",
         "name",
@@ -103,7 +118,6 @@ def inventory_report(event_ids=None, *, now: dt.datetime | None = None) -> list[
         "available_now",
         "waitlist_waiting",
         "waiting_entries",
-        "first_waiting",
         "status",
         "booking_enabled",
         "starts_at",
@@ -121,7 +135,6 @@ def inventory_report(event_ids=None, *, now: dt.datetime | None = None) -> list[
         available,
         waiting_counter,
         waiting_n,
-        first_waiting,
         status,
         booking_enabled,
         starts_at,
@@ -148,11 +161,6 @@ def inventory_report(event_ids=None, *, now: dt.datetime | None = None) -> list[
                 f"waitlist_waiting is {waiting_counter} but {waiting_n} entries are waiting"
             )
         open_ = status == EventStatus.PUBLISHED and booking_enabled and starts_at > now
-        if open_ and first_waiting is not None and first_waiting <= capacity - taken:
-            problems.append(
-                f"the first waiting entry wants {first_waiting} tickets and "
-                f"{capacity - taken} are free, but it was not served"
-            )
         report[event_id] = {
             "event_id": event_id,
             "name": name,
@@ -163,11 +171,21 @@ def inventory_report(event_ids=None, *, now: dt.datetime | None = None) -> list[
             "confirmed": confirmed,
             "available": available,
             "problems": problems,
+            "_free": capacity - taken if open_ else None,
         }
 
-    for event_id, message in [*_booking_problems(event_ids), *_waitlist_problems(event_ids)]:
+    found = [
+        *_type_problems(event_ids, {e: row["_free"] for e, row in report.items()}, now),
+        *_promo_problems(event_ids),
+        *_item_problems(event_ids),
+        *_booking_problems(event_ids),
+        *_waitlist_problems(event_ids),
+    ]
+    for event_id, message in found:
         if event_id in report:
             report[event_id]["problems"].append(message)
+    for row in report.values():
+        del row["_free"]
     return list(report.values())
 
 
@@ -175,6 +193,139 @@ def inventory_problems(event_ids=None, *, now: dt.datetime | None = None) -> lis
     """The rows of ``inventory_report`` that have problems; ``[]`` when every
     counter, ticket, payment and refund agrees."""
     return [row for row in inventory_report(event_ids, now=now) if row["problems"]]
+
+
+def _live_sum(queryset, outer: str, field: str = "quantity") -> Coalesce:
+    """The sum of ``field`` over ``queryset`` rows matching the outer row on ``outer``."""
+    return Coalesce(
+        Subquery(
+            queryset.filter(**{outer: OuterRef("pk")})
+            .order_by()
+            .values(outer)
+            .annotate(n=Sum(field))
+            .values("n"),
+            output_field=IntegerField(),
+        ),
+        0,
+    )
+
+
+def _type_problems(event_ids, free_by_event: dict, now: dt.datetime):
+    """``(event_id, sentence)`` for ticket types whose ``tickets_taken`` is not
+    the tickets of their live items or is over the quota, whose
+    ``waitlist_waiting`` is not their waiting entries, or whose first waiting
+    entry fits the free tickets while booking is open (``free_by_event``:
+    the event's free capacity, None while it is closed)."""
+    waiting = WaitlistEntry.objects.filter(status=WaitlistStatus.WAITING)
+    types = TicketType.objects.annotate(
+        live=_live_sum(BookingItem.objects.filter(booking__status__in=LIVE), "ticket_type"),
+        waiting_n=Coalesce(
+            Subquery(
+                waiting.filter(ticket_type=OuterRef("pk"))
+                .order_by()
+                .values("ticket_type")
+                .annotate(n=Count("id"))
+                .values("n"),
+                output_field=IntegerField(),
+            ),
+            0,
+        ),
+        first_waiting=Subquery(
+            waiting.filter(ticket_type=OuterRef("pk"))
+            .order_by("created_at", "id")
+            .values("quantity")[:1],
+            output_field=IntegerField(),
+        ),
+    ).order_by()
+    if event_ids is not None:
+        types = types.filter(event_id__in=list(event_ids))
+    for t in types:
+        if t.tickets_taken != t.live:
+            yield (
+                t.event_id,
+                f"ticket type {t.name}: tickets_taken is {t.tickets_taken} but held + "
+                f"confirmed bookings hold {t.live} of its tickets",
+            )
+        if t.quota is not None and t.tickets_taken > t.quota:
+            yield t.event_id, f"ticket type {t.name}: {t.tickets_taken} taken, over its quota"
+        if t.waitlist_waiting != t.waiting_n:
+            yield (
+                t.event_id,
+                f"ticket type {t.name}: waitlist_waiting is {t.waitlist_waiting} but "
+                f"{t.waiting_n} entries are waiting",
+            )
+        free = free_by_event.get(t.event_id)
+        if free is not None and t.quota is not None:
+            free = min(free, t.quota - t.tickets_taken)
+        if (
+            free is not None
+            and t.first_waiting is not None
+            and t.first_waiting <= free
+            and t.sale_closed_reason(now) is None
+        ):
+            yield (
+                t.event_id,
+                f"the first waiting entry for {t.name} wants {t.first_waiting} tickets and "
+                f"{free} are free, but it was not served",
+            )
+
+
+def _promo_problems(event_ids):
+    """``(event_id, sentence)`` for promo codes whose ``uses`` is not the
+    tickets of the live bookings made with them, or is over ``max_uses``."""
+    codes = PromoCode.objects.annotate(
+        live=_live_sum(Booking.objects.filter(status__in=LIVE), "promo_code")
+    ).order_by()
+    if event_ids is not None:
+        codes = codes.filter(event_id__in=list(event_ids))
+    for code in codes:
+        if code.uses != code.live:
+            yield (
+                code.event_id,
+                f"promo code {code.code}: uses is {code.uses} but held + confirmed bookings "
+                f"made with it hold {code.live} tickets",
+            )
+        if code.max_uses is not None and code.uses > code.max_uses:
+            yield code.event_id, f"promo code {code.code}: {code.uses} uses, over max_uses"
+
+
+def _item_problems(event_ids):
+    """``(event_id, sentence)`` for bookings whose items do not add up to
+    their quantity, subtotal and discount, or whose ``unit_price`` is not
+    their one item's."""
+    money = DecimalField(max_digits=12, decimal_places=2)
+    bookings = (
+        Booking.objects.annotate(
+            item_quantity=Coalesce(Sum("items__quantity"), 0),
+            item_count=Count("items"),
+            item_price=Max("items__unit_price"),
+            # Rounded: SQLite multiplies decimals as floats.
+            item_subtotal=Round(
+                Sum(F("items__quantity") * F("items__unit_price"), output_field=money), 2
+            ),
+            item_discount=Round(
+                Sum(F("items__quantity") * F("items__discount"), output_field=money), 2
+            ),
+        )
+        .filter(
+            ~Q(item_quantity=F("quantity"))
+            | ~Q(item_subtotal=Round(F("subtotal"), 2))
+            | ~Q(item_discount=Round(F("discount"), 2))
+            | Q(item_count=1) & ~Q(unit_price=F("item_price"))
+            | Q(item_count__gt=1, unit_price__isnull=False)
+        )
+        .order_by()
+    )
+    if event_ids is not None:
+        bookings = bookings.filter(event_id__in=list(event_ids))
+    for booking in bookings:
+        yield (
+            booking.event_id,
+            f"booking {booking.pk}: {booking.quantity} tickets, subtotal {booking.subtotal}, "
+            f"discount {booking.discount}, unit price {booking.unit_price}, but its "
+            f"{booking.item_count} items add up to {booking.item_quantity} tickets, "
+            f"{booking.item_subtotal} and {booking.item_discount}",
+        )
 
 
 def _booking_problems(event_ids=None):

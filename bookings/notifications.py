@@ -8,7 +8,9 @@ records nothing. Its e-mail is sent by a Celery task dispatched with
 ``transaction.on_commit``; the task claims the notification first (a
 conditional ``UPDATE`` setting ``emailed_at``), so a retried or doubled task
 never sends it twice. A sweeper task re-dispatches e-mails whose dispatch was
-lost (the broker was away at commit time). Inside ``emails_withheld()`` (demo
+lost (the broker was away at commit time). The sending task lives here, with
+what it sends, so this module needs nothing above it (``bookings.tasks``
+imports it, not the other way round). Inside ``emails_withheld()`` (demo
 data) notifications are recorded for the app and never e-mailed.
 """
 
@@ -16,10 +18,12 @@ import datetime as dt
 import logging
 from contextlib import contextmanager
 from contextvars import ContextVar
+from smtplib import SMTPException
 
+from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -105,8 +109,6 @@ def notify(
 
 
 def _dispatch_email(notification_id) -> None:
-    from bookings.tasks import send_notification_email  # tasks import this module
-
     send_notification_email.delay(str(notification_id))
 
 
@@ -273,10 +275,16 @@ def _email_for(notification: Notification) -> EmailMultiAlternatives:
         "booking_url": site + reverse("bookings:detail", args=[booking.pk]) if booking else None,
         "tickets": [],
         "refund": None,
+        "items": [],
     }
     if booking is not None:
         context["tickets"] = [t for t in booking.tickets.all() if t.voided_at is None]
         context["refund"] = _refund_of(booking)
+        context["items"] = list(
+            booking.items.select_related("ticket_type").order_by(
+                "ticket_type__position", "ticket_type__price", "ticket_type__name"
+            )
+        )
     kind = notification.kind
     subject = SUBJECTS[kind].format(event=event.name if event else "Nuvio")
     email = EmailMultiAlternatives(
@@ -315,9 +323,9 @@ def notification_send_email(*, notification_id, now=None) -> bool:
     if not claimed:
         return False
     try:
-        notification = Notification.objects.select_related("user", "event", "booking__event").get(
-            pk=notification_id
-        )
+        notification = Notification.objects.select_related(
+            "user", "event", "booking__event", "booking__promo_code"
+        ).get(pk=notification_id)
         _email_for(notification).send()
     except BaseException:
         Notification.objects.filter(pk=notification_id, emailed_at=now).update(emailed_at=None)
@@ -342,3 +350,24 @@ def notifications_email_unsent(
     for notification_id in ids:
         _dispatch_email(notification_id)
     return len(ids)
+
+
+# E-mail: a lost connection or a refusing server is worth another try.
+_RETRY_EMAIL = {
+    "autoretry_for": (
+        SMTPException,
+        ConnectionError,
+        TimeoutError,
+        OperationalError,
+        InterfaceError,
+    ),
+    "retry_backoff": True,
+    "retry_backoff_max": 300,
+    "max_retries": 8,
+}
+
+
+@shared_task(name="bookings.tasks.send_notification_email", **_RETRY_EMAIL)
+def send_notification_email(notification_id: str) -> bool:
+    """E-mail one notification, at most once whatever the retries."""
+    return notification_send_email(notification_id=notification_id)

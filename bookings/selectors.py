@@ -1,9 +1,25 @@
 """Reusable read queries for bookings."""
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
-from bookings.models import Booking, BookingStatus, Payment, PaymentStatus, Refund, RefundStatus
+from bookings.models import (
+    ACTIVE_WAITLIST_STATUSES,
+    Booking,
+    BookingItem,
+    BookingStatus,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    WaitlistEntry,
+)
+
+
+def booking_items() -> Prefetch:
+    """Prefetch a booking's items with their ticket types (one query for a
+    whole list of bookings)."""
+    return Prefetch("items", queryset=BookingItem.objects.select_related("ticket_type"))
 
 
 def bookings_for_user(*, user, status: str | None = None, when: str | None = None, now=None):
@@ -13,8 +29,8 @@ def bookings_for_user(*, user, status: str | None = None, when: str | None = Non
     now = now or timezone.now()
     qs: QuerySet[Booking] = (
         Booking.objects.filter(user=user)
-        .select_related("event")
-        .prefetch_related("refunds")
+        .select_related("event", "promo_code")
+        .prefetch_related("refunds", booking_items())
         .order_by("-created_at", "id")
     )
     if status == BookingStatus.HELD:
@@ -73,3 +89,27 @@ def user_booking_stats(*, user, currency: str, now=None) -> dict:
         "total_refunded": refunded or 0,
         "currency": currency,
     }
+
+
+def waitlist_for_user(*, user, active_only: bool = False):
+    """A user's waiting-list entries, newest first, with ``position`` (None
+    unless waiting), their event, ticket type and offered booking, in one
+    query."""
+    entries = (
+        WaitlistEntry.objects.filter(user=user)
+        .with_position()
+        .select_related("event", "ticket_type", "offered_booking")
+        .order_by("-created_at", "-id")
+    )
+    if active_only:
+        entries = entries.filter(status__in=ACTIVE_WAITLIST_STATUSES)
+    return entries
+
+
+def waitlist_entry_for(*, user, event):
+    """The user's active entry for ``event``, with its position, or None."""
+    return (
+        waitlist_for_user(user=user, active_only=True).filter(event=event).first()
+        if user.is_authenticated
+        else None
+    )

@@ -1,20 +1,17 @@
-"""What the booking services announce, for the parts of Nuvio that follow them
-(analytics roll-ups, the waiting list, notifications).
+"""What the booking services announce, for the parts of Nuvio that follow
+them and may lag: analytics roll-ups and notifications.
 
-Both are sent *inside* the service's transaction, after the change:
+``bookings_changed(event_id, booking_ids, change, now)`` is sent inside the
+service's transaction, after the change; ``change`` is one of ``reserved``,
+``confirmed``, ``cancelled``, ``expired``, ``refunded``. Receivers that do
+anything outside the database (e-mail, cache, tasks) defer it with
+``transaction.on_commit``, so a rollback sends nothing.
 
-- ``bookings_changed(event_id, booking_ids, change, now)``: ``change`` is one
-  of ``reserved``, ``confirmed``, ``cancelled``, ``expired``, ``refunded``.
-  Receivers that do anything outside the database (e-mail, cache, tasks) must
-  defer it with ``transaction.on_commit``, so a rollback sends nothing.
-- ``tickets_released(event, quantity, now)``: tickets went back to ``event``
-  (a cancel, an expiry, more capacity). The event row is locked by the sender
-  and ``event.tickets_taken`` is current, so a receiver may hand the tickets
-  on (the waiting list) in the same transaction, before any new buyer can see
-  them.
+No booking rule hangs on it: what must happen in the same transaction (the
+waiting list following its offers and getting returned tickets first) is an
+explicit call in ``bookings.services``.
 """
 
 from django.dispatch import Signal
 
 bookings_changed = Signal()
-tickets_released = Signal()

@@ -3,12 +3,12 @@ calls one service and is idempotent: the services only touch rows still in the
 state the job is for, so a retried or doubled run changes nothing twice."""
 
 import logging
-from smtplib import SMTPException
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from bookings import idempotency, notifications, services
+from bookings.notifications import send_notification_email  # noqa: F401 (defined with what it sends)
 
 logger = logging.getLogger("nuvio.tasks")
 
@@ -48,27 +48,6 @@ def cleanup_idempotency_keys() -> int:
     deleted = idempotency.idempotency_cleanup()
     logger.info("cleanup_idempotency_keys: %d records deleted", deleted)
     return deleted
-
-
-# E-mail: a lost connection or a refusing server is worth another try.
-_RETRY_EMAIL = {
-    "autoretry_for": (
-        SMTPException,
-        ConnectionError,
-        TimeoutError,
-        OperationalError,
-        InterfaceError,
-    ),
-    "retry_backoff": True,
-    "retry_backoff_max": 300,
-    "max_retries": 8,
-}
-
-
-@shared_task(name="bookings.tasks.send_notification_email", **_RETRY_EMAIL)
-def send_notification_email(notification_id: str) -> bool:
-    """E-mail one notification, at most once whatever the retries."""
-    return notifications.notification_send_email(notification_id=notification_id)
 
 
 @shared_task(name="bookings.tasks.send_hold_reminders", **_RETRY)

@@ -3,17 +3,20 @@ call these; each runs in one transaction and invalidates the catalog cache
 after commit."""
 
 import logging
+import re
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from bookings.signals import tickets_released
+from bookings.services import waitlist_serve_locked
 from bookings.tasks import cancel_event_bookings
-from bookings.waitlist import waitlist_serve_locked
 from events import cache as catalog_cache
-from events.models import Event, EventStatus
+from events.models import Event, EventStatus, PromoCode, TicketType
 from nuvio.errors import Invalid, InvalidState, NotFound
 
 logger = logging.getLogger("nuvio.events")
@@ -38,6 +41,31 @@ EDITABLE_FIELDS = {
     "max_tickets_per_user",
     "refund_tiers",
 }
+TICKET_TYPE_FIELDS = {
+    "name",
+    "description",
+    "price",
+    "quota",
+    "sale_starts_at",
+    "sale_ends_at",
+    "max_per_booking",
+    "hidden",
+    "position",
+}
+PROMO_CODE_FIELDS = {
+    "code",
+    "discount_percent",
+    "discount_amount",
+    "ticket_types",
+    "unlocks",
+    "max_uses",
+    "valid_from",
+    "valid_until",
+    "active",
+}
+GENERAL_ADMISSION = "General admission"
+MAX_TICKET_TYPES = 50  # per event: API.md's ticket-type list is not paginated
+CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{3,40}")
 
 
 def _check_dates(starts_at, ends_at) -> None:
@@ -49,11 +77,20 @@ def _check_dates(starts_at, ends_at) -> None:
 
 
 def event_create(*, actor: User, data: dict[str, Any], now=None) -> Event:
-    """Create an event (draft unless ``status`` says published).
+    """Create an event (draft unless ``status`` says published) with the
+    ticket types it sells: those of ``data["ticket_types"]`` (a list of
+    ticket-type fields, as ``ticket_type_create`` takes them), or else one
+    public "General admission" type at ``data["price"]`` with no quota of its
+    own. The event's ``price`` is the lowest public price (``_from_price``): a
+    ``price`` given with ``ticket_types`` is ignored.
 
-    Raises ``Invalid`` when it would start in the past or end before it starts.
+    Raises ``Invalid`` when it would start in the past or end before it
+    starts, when it has neither a price nor ticket types, or when a ticket
+    type breaks a rule (details ``ticket_types``: one entry per type).
     """
     now = now or timezone.now()
+    data = dict(data)
+    types = [dict(fields) for fields in data.pop("ticket_types", None) or []]
     unknown = set(data) - EDITABLE_FIELDS
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
@@ -68,8 +105,19 @@ def event_create(*, actor: User, data: dict[str, Any], now=None) -> Event:
             details={"starts_at": ["Must be in the future."]},
         )
     _check_dates(data["starts_at"], data["ends_at"])
+    if types:
+        _ticket_types_check_new(types, capacity=data["capacity"])
+        data["price"] = _from_price([(t["price"], t.get("hidden", False)) for t in types])
+    elif data.get("price") is None:
+        raise Invalid(
+            "Give the event a price, or the ticket types it sells.",
+            details={"price": ["This field is required."]},
+        )
+    else:
+        types = [{"name": GENERAL_ADMISSION, "price": data["price"]}]
     with transaction.atomic():
         event = Event.objects.create(created_by=actor, **data)
+        TicketType.objects.bulk_create([TicketType(event=event, **fields) for fields in types])
         catalog_cache.catalog_changed()
     return event
 
@@ -82,8 +130,12 @@ def event_update(*, actor: User, event_id, data: dict[str, Any]) -> Event:
     with tickets out cannot go back to draft (``InvalidState``). Cancelling goes
     through ``event_cancel``, which refunds everyone.
 
+    ``price`` is the price of the event's only ticket type: it changes that
+    type's price; with several types it is ``Invalid`` unless unchanged
+    (their prices change through ``ticket_type_update``).
+
     More capacity is handed out like tickets that come back: the new tickets go
-    to the waiting list first (``tickets_released``, still under the lock).
+    to the waiting list first (``waitlist_serve_locked``, still under the lock).
     """
     unknown = set(data) - EDITABLE_FIELDS
     if unknown:
@@ -113,19 +165,16 @@ def event_update(*, actor: User, event_id, data: dict[str, Any]) -> Event:
                 details={"capacity": [f"Must be at least {event.tickets_taken} (tickets taken)."]},
             )
         _check_dates(data.get("starts_at", event.starts_at), data.get("ends_at", event.ends_at))
-        old_capacity = event.capacity
+        data = dict(data)
+        price = data.pop("price", event.price)
         for field, value in data.items():
             setattr(event, field, value)
         event.save()
-        now = timezone.now()
-        if event.capacity > old_capacity:
-            tickets_released.send(
-                sender=Event, event=event, quantity=event.capacity - old_capacity, now=now
-            )
-        elif event.waitlist_waiting:
-            # Booking may have reopened (enabled again, start moved later): serve
-            # whoever waits for the tickets already free.
-            waitlist_serve_locked(event=event, now=now)
+        if price != event.price:
+            _price_set_locked(event, price)
+        # More capacity, or booking reopened (enabled again, start moved later):
+        # whoever waits gets the free tickets first.
+        waitlist_serve_locked(event=event, now=timezone.now())
         catalog_cache.catalog_changed()
     return event
 
@@ -179,3 +228,408 @@ def event_publish(*, actor: User, event_id) -> Event:
 
 def event_unpublish(*, actor: User, event_id) -> Event:
     return event_update(actor=actor, event_id=event_id, data={"status": EventStatus.DRAFT})
+
+
+# --- ticket types ------------------------------------------------------------------
+#
+# Each write locks the event's row first (the lock order of the booking
+# services: event, then its ticket types, then a promo code), so a quota is
+# never set below the tickets a concurrent reserve just took. The event's
+# ``price`` (the "from" price of the catalog) is recomputed in the same
+# transaction, and the catalog pages are refreshed after commit.
+
+
+def _from_price(types: Iterable[tuple[Decimal, bool]]) -> Decimal | None:
+    """The lowest price of the public types, from ``(price, hidden)`` pairs;
+    when every type is hidden (sold only with codes), the lowest of all;
+    None when there is no type."""
+    types = list(types)
+    public = [price for price, hidden in types if not hidden]
+    return min(public or [price for price, _ in types], default=None)
+
+
+def _price_refresh_locked(event: Event) -> None:
+    """Set the event's ``price`` to its from-price (the event is locked)."""
+    price = _from_price(TicketType.objects.filter(event=event).values_list("price", "hidden"))
+    if price is not None and price != event.price:
+        event.price = price
+        Event.objects.filter(pk=event.pk).update(price=price, updated_at=timezone.now())
+
+
+def _price_set_locked(event: Event, price: Decimal) -> None:
+    """``event_update``'s ``price``: the price of the event's only type."""
+    types = list(TicketType.objects.select_for_update().filter(event=event).order_by("id"))
+    if len(types) > 1:
+        raise Invalid(
+            "This event sells several ticket types: change their prices instead.",
+            details={
+                "price": [
+                    "The event sells several ticket types: change their prices "
+                    "(the event's price is the lowest public one)."
+                ]
+            },
+        )
+    if types:
+        types[0].price = price
+        types[0].save(update_fields=["price", "updated_at"])
+    event.price = price
+    Event.objects.filter(pk=event.pk).update(price=price)
+    _price_refresh_locked(event)
+
+
+def _ticket_type_errors(
+    values: dict[str, Any], *, capacity: int, taken: int, names: set[str]
+) -> dict[str, list[str]]:
+    """The rules of API.md for a ticket type's ``values`` (all its fields),
+    by field: ``taken`` tickets of it are held or sold, ``names`` are those of
+    the event's other types."""
+    errors: dict[str, list[str]] = {}
+    name = values.get("name") or ""
+    if not name:
+        errors["name"] = ["This field is required."]
+    elif len(name) > 100:
+        errors["name"] = ["Must be at most 100 characters."]
+    elif name in names:
+        errors["name"] = [f"This event already has a ticket type named {name!r}."]
+    price = values.get("price")
+    if price is None:
+        errors["price"] = ["This field is required."]
+    elif price < 0:
+        errors["price"] = ["Must be 0 or more."]
+    quota = values.get("quota")
+    if quota is not None:
+        if quota < taken:
+            errors["quota"] = [f"Must be at least {taken} (tickets held or sold)."]
+        elif quota < 1:
+            errors["quota"] = ["Must be at least 1, or null for no quota of its own."]
+        elif quota > capacity:
+            errors["quota"] = [f"Must be at most the event's capacity ({capacity})."]
+    starts, ends = values.get("sale_starts_at"), values.get("sale_ends_at")
+    if starts and ends and ends <= starts:
+        errors["sale_ends_at"] = ["Must be after sale_starts_at."]
+    per_booking = values.get("max_per_booking")
+    if per_booking is not None and not 1 <= per_booking <= 100:
+        errors["max_per_booking"] = ["Must be between 1 and 100, or null."]
+    return errors
+
+
+def _ticket_type_values(data: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(data) - TICKET_TYPE_FIELDS
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    data = dict(data)
+    if isinstance(data.get("name"), str):
+        data["name"] = data["name"].strip()
+    return data
+
+
+def _ticket_types_check_new(types: list[dict[str, Any]], *, capacity: int) -> None:
+    """``event_create``'s ticket types, checked together (normalised in place)."""
+    if len(types) > MAX_TICKET_TYPES:
+        raise Invalid(
+            f"An event sells at most {MAX_TICKET_TYPES} ticket types.",
+            details={"ticket_types": [f"At most {MAX_TICKET_TYPES} ticket types."]},
+        )
+    errors, names = [], set()
+    for i, fields in enumerate(types):
+        types[i] = fields = _ticket_type_values(fields)
+        errors.append(_ticket_type_errors(fields, capacity=capacity, taken=0, names=names))
+        names.add(fields.get("name"))
+    if any(errors):
+        raise Invalid("Some ticket types are not valid.", details={"ticket_types": errors})
+
+
+def _event_locked(event_id) -> Event:
+    """The event's row, locked; ``NotFound`` if none, ``InvalidState`` if cancelled."""
+    event = Event.objects.select_for_update().filter(pk=event_id).first()
+    if event is None:
+        raise NotFound("No such event.")
+    if event.status == EventStatus.CANCELLED:
+        raise InvalidState("A cancelled event cannot be changed.")
+    return event
+
+
+def _raise_if_any(errors: dict[str, list[str]]) -> None:
+    """``Invalid`` with the errors by field; the message names the first (as
+    the API's own validation does)."""
+    if errors:
+        field, messages = next(iter(errors.items()))
+        raise Invalid(f"{field}: {messages[0]}", details=errors)
+
+
+def ticket_type_create(*, actor: User, event_id, data: dict[str, Any]) -> TicketType:
+    """Add a ticket type to an event (``data``: its fields, ``name`` and
+    ``price`` required) and recompute the event's from-price.
+
+    Raises ``NotFound`` (no such event), ``InvalidState`` (the event is
+    cancelled) or ``Invalid`` (a rule of API.md, by field: a name already used
+    in the event, a quota above the event's capacity, a sale window out of
+    order; more than ``MAX_TICKET_TYPES`` types).
+    """
+    data = _ticket_type_values(data)
+    with transaction.atomic():
+        event = _event_locked(event_id)
+        names = set(TicketType.objects.filter(event=event).values_list("name", flat=True))
+        if len(names) >= MAX_TICKET_TYPES:
+            raise Invalid(
+                f"An event sells at most {MAX_TICKET_TYPES} ticket types.",
+                details={"event": [f"Already {len(names)} ticket types."]},
+            )
+        errors = _ticket_type_errors(data, capacity=event.capacity, taken=0, names=names)
+        _raise_if_any(errors)
+        ticket_type = TicketType.objects.create(event=event, **data)
+        _price_refresh_locked(event)
+        catalog_cache.catalog_changed()
+        logger.info("ticket type %s added to event %s by %s", ticket_type.pk, event.pk, actor)
+    return ticket_type
+
+
+def ticket_type_update(*, actor: User, ticket_type_id, data: dict[str, Any]) -> TicketType:
+    """Change a ticket type under its event's row lock, then recompute the
+    event's from-price.
+
+    Its ``quota`` never drops below its tickets held or confirmed
+    (``Invalid``). A larger quota or a sale window that opens again hands
+    the free tickets to the type's waiting list first
+    (``waitlist_serve_locked``, still under the lock). Raises ``NotFound``,
+    ``InvalidState`` (a cancelled event) or ``Invalid`` (by field, as
+    ``ticket_type_create``).
+    """
+    data = _ticket_type_values(data)
+    with transaction.atomic():
+        event_id = (
+            TicketType.objects.filter(pk=ticket_type_id).values_list("event_id", flat=True).first()
+        )
+        if event_id is None:
+            raise NotFound("No such ticket type.")
+        event = _event_locked(event_id)
+        ticket_type = TicketType.objects.select_for_update().get(pk=ticket_type_id)
+        values = {field: getattr(ticket_type, field) for field in TICKET_TYPE_FIELDS} | data
+        names = set(
+            TicketType.objects.filter(event=event)
+            .exclude(pk=ticket_type.pk)
+            .values_list("name", flat=True)
+        )
+        errors = _ticket_type_errors(
+            values, capacity=event.capacity, taken=ticket_type.tickets_taken, names=names
+        )
+        _raise_if_any(errors)
+        for field, value in data.items():
+            setattr(ticket_type, field, value)
+        ticket_type.save()
+        ticket_type.event = event
+        _price_refresh_locked(event)
+        waitlist_serve_locked(event=event, now=timezone.now())
+        catalog_cache.catalog_changed()
+    return ticket_type
+
+
+def ticket_type_delete(*, actor: User, ticket_type_id) -> None:
+    """Delete a ticket type that was never booked nor waited for, then
+    recompute the event's from-price.
+
+    Raises ``NotFound``, or ``InvalidState``: the type has (or had) bookings
+    or waiting-list entries (hide it or end its sale instead), it is the
+    event's last type, or a promo code's discount is limited to it alone
+    (deleting it would make that code discount every type); a cancelled
+    event cannot be changed.
+    """
+    with transaction.atomic():
+        event_id = (
+            TicketType.objects.filter(pk=ticket_type_id).values_list("event_id", flat=True).first()
+        )
+        if event_id is None:
+            raise NotFound("No such ticket type.")
+        event = _event_locked(event_id)
+        ticket_type = TicketType.objects.select_for_update().get(pk=ticket_type_id)
+        if (
+            ticket_type.tickets_taken
+            or ticket_type.booking_items.exists()
+            or ticket_type.waitlist_entries.exists()
+        ):
+            raise InvalidState(
+                f"{ticket_type.name} has bookings and cannot be deleted: hide it or end "
+                "its sale instead."
+            )
+        if not TicketType.objects.filter(event=event).exclude(pk=ticket_type.pk).exists():
+            raise InvalidState(
+                "An event sells at least one ticket type: this is its last one.",
+            )
+        limited = sorted(
+            code.code
+            for code in ticket_type.discounting_codes.prefetch_related("ticket_types")
+            if len(code.ticket_types.all()) == 1
+        )
+        if limited:
+            raise InvalidState(
+                f"The discount of {', '.join(limited)} applies to {ticket_type.name} alone: "
+                "change the code first (without types it would discount every type).",
+                details={"promo_codes": limited},
+            )
+        ticket_type.delete()
+        _price_refresh_locked(event)
+        catalog_cache.catalog_changed()
+        logger.info("ticket type %s of event %s deleted by %s", ticket_type_id, event.pk, actor)
+
+
+# --- promo codes -------------------------------------------------------------------
+#
+# Written under the event's row lock too: ``uses`` moves under it, so
+# ``max_uses`` is compared with a count that cannot change meanwhile. Codes are
+# not part of the cached catalog pages: no refresh needed.
+
+
+def _type_ids(values) -> list[uuid.UUID | None]:
+    """Ticket types given as instances or ids (None for what is not an id)."""
+    ids = []
+    for value in values or []:
+        try:
+            ids.append(uuid.UUID(str(getattr(value, "pk", value))))
+        except ValueError:
+            ids.append(None)
+    return ids
+
+
+def _promo_code_errors(
+    values: dict[str, Any], *, changed: set[str], event: Event, promo: PromoCode | None
+) -> dict[str, list[str]]:
+    """The rules of API.md for a promo code's ``values`` (all its fields, the
+    types as ids), by field. The types are checked when they are ``changed``
+    (a type unlocked once and made public since does not block other edits)."""
+    errors: dict[str, list[str]] = {}
+    code = values.get("code") or ""
+    if not CODE_PATTERN.fullmatch(code):
+        errors["code"] = ["Use 3 to 40 characters: letters, digits, underscores and hyphens."]
+    else:
+        same = PromoCode.objects.filter(event=event, code__iexact=code)
+        if promo is not None:
+            same = same.exclude(pk=promo.pk)
+        if same.exists():
+            errors["code"] = ["This event already has this code (codes ignore case)."]
+    percent, amount = values.get("discount_percent"), values.get("discount_amount")
+    if percent is not None and amount is not None:
+        message = "Give discount_percent or discount_amount, not both (set the other to null)."
+        errors["discount_percent"] = errors["discount_amount"] = [message]
+    elif percent is None and amount is None:
+        message = (
+            "Give discount_percent or discount_amount (0 for a code that only unlocks "
+            "hidden types)."
+        )
+        errors["discount_percent"] = errors["discount_amount"] = [message]
+    elif percent is not None and not 0 <= percent <= 100:
+        errors["discount_percent"] = ["Must be between 0 and 100."]
+    elif amount is not None and amount < 0:
+        errors["discount_amount"] = ["Must be 0 or more."]
+    types = {t.pk: t for t in TicketType.objects.filter(event=event)}
+    if "ticket_types" in changed and any(pk not in types for pk in values["ticket_types"]):
+        errors["ticket_types"] = ["Choose ticket types of this code's event."]
+    if "unlocks" in changed:
+        if any(pk not in types for pk in values["unlocks"]):
+            errors["unlocks"] = ["Choose ticket types of this code's event."]
+        else:
+            public = sorted(types[pk].name for pk in values["unlocks"] if not types[pk].hidden)
+            if public:
+                errors["unlocks"] = [
+                    f"A code unlocks hidden types only; not hidden: {', '.join(public)}."
+                ]
+    max_uses, uses = values.get("max_uses"), promo.uses if promo is not None else 0
+    if max_uses is not None and max_uses < uses:
+        errors["max_uses"] = [f"Must be at least {uses} (tickets that used it)."]
+    elif max_uses is not None and max_uses < 0:
+        errors["max_uses"] = ["Must be 0 or more, or null for no limit."]
+    starts, ends = values.get("valid_from"), values.get("valid_until")
+    if starts and ends and ends <= starts:
+        errors["valid_until"] = ["Must be after valid_from."]
+    return errors
+
+
+def _promo_code_values(data: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(data) - PROMO_CODE_FIELDS
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    data = dict(data)
+    if isinstance(data.get("code"), str):
+        data["code"] = data["code"].strip()
+    for field in ("ticket_types", "unlocks"):
+        if field in data:
+            data[field] = _type_ids(data[field])
+    return data
+
+
+def _promo_code_save(promo: PromoCode, data: dict[str, Any]) -> None:
+    for field, value in data.items():
+        if field not in ("ticket_types", "unlocks"):
+            setattr(promo, field, value)
+    promo.save()
+    for field in ("ticket_types", "unlocks"):
+        if field in data:
+            getattr(promo, field).set(data[field])
+
+
+def promo_code_create(*, actor: User, event_id, data: dict[str, Any]) -> PromoCode:
+    """Add a promo code to an event. ``data``: its fields; ``ticket_types``
+    (the types its discount applies to; none: all) and ``unlocks`` (hidden
+    types it makes sellable) as ticket types or their ids.
+
+    Raises ``NotFound`` (no such event), ``InvalidState`` (the event is
+    cancelled) or ``Invalid`` (by field: a code that is malformed or that the
+    event has already, whatever the case; not exactly one of
+    ``discount_percent`` and ``discount_amount``; types of another event; an
+    unlocked type that is not hidden; a validity window out of order).
+    """
+    data = _promo_code_values(data)
+    with transaction.atomic():
+        event = _event_locked(event_id)
+        values = {"ticket_types": [], "unlocks": []} | data
+        errors = _promo_code_errors(values, changed=set(values), event=event, promo=None)
+        _raise_if_any(errors)
+        promo = PromoCode(event=event)
+        _promo_code_save(promo, data)
+        logger.info("promo code %s added to event %s by %s", promo.pk, event.pk, actor)
+    return promo
+
+
+def promo_code_update(*, actor: User, promo_code_id, data: dict[str, Any]) -> PromoCode:
+    """Change a promo code under its event's row lock: ``max_uses`` never
+    drops below ``uses``. Bookings already made keep their prices. Raises
+    ``NotFound``, ``InvalidState`` (a cancelled event) or ``Invalid`` (by
+    field, as ``promo_code_create``)."""
+    data = _promo_code_values(data)
+    with transaction.atomic():
+        event_id = (
+            PromoCode.objects.filter(pk=promo_code_id).values_list("event_id", flat=True).first()
+        )
+        if event_id is None:
+            raise NotFound("No such promo code.")
+        event = _event_locked(event_id)
+        promo = PromoCode.objects.select_for_update().get(pk=promo_code_id)
+        values = {
+            field: getattr(promo, field)
+            for field in PROMO_CODE_FIELDS - {"ticket_types", "unlocks"}
+        }
+        values["ticket_types"] = [t.pk for t in promo.ticket_types.all()]
+        values["unlocks"] = [t.pk for t in promo.unlocks.all()]
+        values |= data
+        errors = _promo_code_errors(values, changed=set(data), event=event, promo=promo)
+        _raise_if_any(errors)
+        _promo_code_save(promo, data)
+    return promo
+
+
+def promo_code_delete(*, actor: User, promo_code_id) -> None:
+    """Delete a promo code that no booking used; otherwise ``InvalidState``
+    (make it inactive instead). Raises ``NotFound`` for no such code."""
+    with transaction.atomic():
+        event_id = (
+            PromoCode.objects.filter(pk=promo_code_id).values_list("event_id", flat=True).first()
+        )
+        if event_id is None:
+            raise NotFound("No such promo code.")
+        _event_locked(event_id)
+        promo = PromoCode.objects.select_for_update().get(pk=promo_code_id)
+        if promo.uses > 0 or promo.bookings.exists():
+            raise InvalidState(
+                f"{promo.code} has been used and cannot be deleted: make it inactive instead."
+            )
+        promo.delete()
+        logger.info("promo code %s of event %s deleted by %s", promo_code_id, event_id, actor)

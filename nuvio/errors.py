@@ -116,6 +116,11 @@ class IdempotencyConflict(Conflict):
     default_message = "This Idempotency-Key was used for a different or unfinished request."
 
 
+class PromoInvalid(Conflict):
+    code = "promo_invalid"
+    default_message = "This promo code cannot be used."
+
+
 class Throttled(NuvioError):
     status, code = 429, "throttled"
     default_message = "Too many requests. Try again later."
@@ -162,7 +167,9 @@ def _flatten_message(detail: Any) -> str:
             return f"{key}: {text}"
         return "The request is not valid."
     if isinstance(detail, list):
-        return _flatten_message(detail[0]) if detail else "The request is not valid."
+        # A list body's errors hold {} for its good entries: name the first bad one.
+        bad = [item for item in detail if item != {}]
+        return _flatten_message(bad[0]) if bad else "The request is not valid."
     return str(detail)
 
 

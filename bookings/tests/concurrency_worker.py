@@ -4,7 +4,11 @@ process (its own interpreter and connection) reserving tickets."""
 import os
 
 
-def reserve_many(database_url: str, event_id: str, user_ids: list[str], start, results) -> None:
+def reserve_many(
+    database_url: str, event_id: str, user_ids: list[str], start, results, body=None
+) -> None:
+    """Each user reserves ``body`` (default: one ticket of the event's only
+    type); the outcomes ("ok" or an error code) go to ``results``."""
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nuvio.settings")
     import django
@@ -21,7 +25,7 @@ def reserve_many(database_url: str, event_id: str, user_ids: list[str], start, r
     outcomes = []
     for user in users:
         try:
-            booking_reserve(user=user, event_id=event_id, quantity=1)
+            booking_reserve(user=user, event_id=event_id, **(body or {"quantity": 1}))
             outcomes.append("ok")
         except NuvioError as exc:
             outcomes.append(exc.code)

@@ -13,7 +13,8 @@ DECLINED_CARD = "4000000000000002"
 
 
 def hold(user, event, quantity=1, **kwargs):
-    return services.booking_reserve(user=user, event_id=event.pk, quantity=quantity, **kwargs)
+    booking, _ = services.booking_reserve(user=user, event_id=event.pk, quantity=quantity, **kwargs)
+    return booking
 
 
 def confirmed(user, event, quantity=1, **kwargs):

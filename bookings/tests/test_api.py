@@ -38,12 +38,22 @@ def test_reserve_returns_held_booking(customer_api):
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {
-        "id", "event", "quantity", "unit_price", "total_price", "currency", "status",
-        "expires_at", "created_at", "confirmed_at", "cancelled_at", "refund",
+        "id", "event", "quantity", "items", "unit_price", "subtotal", "discount",
+        "total_price", "promo_code", "currency", "status", "expires_at", "created_at",
+        "confirmed_at", "cancelled_at", "refund",
     }  # fmt: skip
     assert body["status"] == "held"
-    assert body["total_price"] == "998.00"
+    assert body["total_price"] == body["subtotal"] == "998.00"
     assert body["unit_price"] == "499.00"
+    assert (body["discount"], body["promo_code"]) == ("0.00", None)
+    general = event.ticket_types.get()
+    assert body["items"] == [
+        {
+            "ticket_type": {"id": str(general.pk), "name": "General admission"},
+            "quantity": 2, "unit_price": "499.00", "discount": "0.00", "total": "998.00",
+            "seats": [],
+        }
+    ]  # fmt: skip
     assert body["refund"] is None
     assert body["event"] == {
         "id": str(event.pk),
@@ -137,12 +147,13 @@ def test_list_query_count_is_constant(customer_api, customer, django_assert_max_
     events = [make_event(capacity=100) for _ in range(3)]
     for event in events:
         confirmed(customer, event)
-    with django_assert_max_num_queries(4):
+    # The user, the count, the page (with its events and codes), its refunds, its items.
+    with django_assert_max_num_queries(5):
         customer_api.get(URL)
     for event in events:
         for _ in range(3):
             hold(customer, event)
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(5):
         assert customer_api.get(URL).json()["count"] == 12
 
 
@@ -308,7 +319,7 @@ def test_hold_whose_answer_was_lost_is_replayed_not_repeated(customer_api, custo
     """The process died after committing the hold but before storing the
     answer (or Redis lost it): the key's row in the database still knows."""
     event = make_event(capacity=10)
-    booking = services.booking_reserve(
+    booking, _ = services.booking_reserve(
         user=customer, event_id=event.pk, quantity=1,
         idempotency_key="crash", request_hash=_body_hash(event),
     )  # fmt: skip
@@ -342,11 +353,11 @@ def test_request_that_died_before_creating_is_taken_over(customer_api, customer,
 
 def test_a_key_older_than_a_day_may_be_used_afresh(customer, time_machine):
     event = make_event(capacity=10)
-    first = services.booking_reserve(
+    first, _ = services.booking_reserve(
         user=customer, event_id=event.pk, quantity=1, idempotency_key="old", request_hash="h"
     )
     time_machine.move_to(timezone.now() + dt.timedelta(hours=25))
-    second = services.booking_reserve(
+    second, _ = services.booking_reserve(
         user=customer, event_id=event.pk, quantity=1, idempotency_key="old", request_hash="h"
     )
     assert second.pk != first.pk

@@ -222,7 +222,7 @@ def test_a_step_failing_after_the_confirmation_committed_does_not_refund_it(cust
     bookings_changed.connect(after_commit_boom)
     try:
         event = make_event(capacity=5)
-        held = services.booking_reserve(user=customer, event_id=event.pk, quantity=1)
+        held, _ = services.booking_reserve(user=customer, event_id=event.pk, quantity=1)
         booking = services.booking_pay(user=customer, booking_id=held.pk, card_number=GOOD_CARD)
     finally:
         bookings_changed.disconnect(after_commit_boom)

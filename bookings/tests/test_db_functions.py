@@ -2,7 +2,8 @@
 
 A migration edited after it ran changes no database that ran it; these tests
 catch that drift: the live ``nuvio_reserve`` is compared with
-``RESERVE_CURRENT``, and the frozen versions with the migrations' own text.
+``RESERVE_CURRENT`` (None since migration 0011 dropped it: none may be
+left), and the frozen versions with the migrations' own text.
 """
 
 import re
@@ -67,27 +68,52 @@ def test_the_frozen_versions_are_the_text_the_migrations_ran():
     assert f"DROP FUNCTION IF EXISTS nuvio_reserve({m0008.ARGS})" == RESERVE_DROP
 
 
+def _installed(cursor) -> int:
+    cursor.execute("SELECT count(*) FROM pg_proc WHERE proname = 'nuvio_reserve'")
+    return cursor.fetchone()[0]
+
+
+def test_the_reserve_function_is_gone_for_good():
+    # One source of the reserve rules: bookings.services (migration 0011).
+    assert RESERVE_CURRENT is None
+    m0011 = import_module("bookings.migrations.0011_drop_reserve_function")
+    assert m0011.RESERVE_DROP == RESERVE_DROP
+    assert m0011.RESERVE_V3 == RESERVE_V3  # what going back installs
+
+
 @requires_postgres
 @pytest.mark.django_db
-def test_the_migrated_database_runs_the_current_reserve_function():
+def test_the_migrated_database_has_no_reserve_function():
     with connection.cursor() as cursor:
-        live = _live(cursor)
-    assert live == _recorded_for(RESERVE_CURRENT)
+        assert _installed(cursor) == 0
 
 
 @requires_postgres
 @pytest.mark.django_db
-def test_the_check_tells_the_first_0008_body_from_the_current():
-    current = _recorded_for(RESERVE_CURRENT)
-    assert current == _recorded_for(RESERVE_V3)
+def test_the_check_tells_the_first_0008_body_from_v3():
+    v3 = _recorded_for(RESERVE_V3)
 
     # A database migrated to 0008 before 0008 was edited: V2 left in place.
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(RESERVE_DROP)
         cursor.execute(RESERVE_V2)
         left = _live(cursor)
         transaction.set_rollback(True)
 
-    assert left.signature == current.signature
-    assert left.body != current.body
-    assert _recorded_for(RESERVE_V1).signature != current.signature
+    assert left.signature == v3.signature
+    assert left.body != v3.body
+    assert _recorded_for(RESERVE_V1).signature != v3.signature
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_going_back_to_0010_installs_v3_and_forward_drops_it_again():
+    from django.core.management import call_command
+
+    try:
+        call_command("migrate", "bookings", "0010", verbosity=0)
+        with connection.cursor() as cursor:
+            assert _live(cursor) == _recorded_for(RESERVE_V3)
+    finally:
+        call_command("migrate", "bookings", verbosity=0)
+    with connection.cursor() as cursor:
+        assert _installed(cursor) == 0

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from bookings import services, waitlist
+from bookings import services
 from bookings.gateway import MockGateway
 from bookings.inventory import inventory_problems
 from bookings.models import (
@@ -26,6 +26,7 @@ from bookings.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
+from bookings.services import cancel as cancel_services
 from bookings.tasks import cancel_event_bookings, resume_event_cancellations
 from bookings.tests.helpers import confirmed, hold
 from events import services as event_services
@@ -62,7 +63,7 @@ def full_event():
     event.holds = [hold(u, event, 1) for u in users[5:7]]
     event.lapsed = hold(users[7], event, 2)
     event.waiting = [
-        waitlist.waitlist_join(user=u, event_id=event.pk, quantity=1) for u in users[8:]
+        services.waitlist_join(user=u, event_id=event.pk, quantity=1) for u in users[8:]
     ]
     Booking.objects.filter(pk=event.lapsed.pk).update(
         expires_at=timezone.now() - dt.timedelta(minutes=1)
@@ -125,7 +126,7 @@ def test_new_reserves_and_joins_are_closed_at_once(full_event, staff, customer):
     with pytest.raises(errors.BookingClosed):
         hold(customer, full_event, 1)
     with pytest.raises(errors.BookingClosed):
-        waitlist.waitlist_join(user=customer, event_id=full_event.pk, quantity=1)
+        services.waitlist_join(user=customer, event_id=full_event.pk, quantity=1)
 
 
 def test_a_crash_halfway_then_a_rerun_finishes_without_refunding_twice(full_event, monkeypatch):
@@ -144,7 +145,7 @@ def test_a_crash_halfway_then_a_rerun_finishes_without_refunding_twice(full_even
         if len(done) == 3:
             raise Crash
 
-    monkeypatch.setattr(services, "_event_booking_done", die_after_three)
+    monkeypatch.setattr(cancel_services, "_event_booking_done", die_after_three)
 
     with pytest.raises(Crash):
         cancel_event_bookings.delay(str(full_event.pk))
@@ -160,7 +161,7 @@ def test_a_crash_halfway_then_a_rerun_finishes_without_refunding_twice(full_even
     )
     assert len(gateway_refunds) <= 3
 
-    monkeypatch.setattr(services, "_event_booking_done", lambda booking_id: None)
+    monkeypatch.setattr(cancel_services, "_event_booking_done", lambda booking_id: None)
     result = cancel_event_bookings.delay(str(full_event.pk)).get()
 
     assert result["cancelled"] == 4
@@ -188,12 +189,12 @@ def test_a_crash_between_cancel_and_refund_is_finished_by_the_rerun(full_event, 
             raise Crash
         return real_execute(refund_id=refund_id)
 
-    monkeypatch.setattr(services, "refund_execute", die_on_second_refund)
+    monkeypatch.setattr(cancel_services, "refund_execute", die_on_second_refund)
     with pytest.raises(Crash):
         services.event_cancel_bookings(event_id=full_event.pk)
     assert Refund.objects.filter(status=RefundStatus.PENDING).count() == 1
 
-    monkeypatch.setattr(services, "refund_execute", real_execute)
+    monkeypatch.setattr(cancel_services, "refund_execute", real_execute)
     result = services.event_cancel_bookings(event_id=full_event.pk)
 
     assert result["refunds_retried"] == 1
@@ -202,11 +203,11 @@ def test_a_crash_between_cancel_and_refund_is_finished_by_the_rerun(full_event, 
 
 def test_the_beat_resumes_a_cancellation_a_dead_worker_left(full_event, monkeypatch):
     monkeypatch.setattr(
-        services, "_event_booking_done", lambda booking_id: (_ for _ in ()).throw(Crash)
+        cancel_services, "_event_booking_done", lambda booking_id: (_ for _ in ()).throw(Crash)
     )
     with pytest.raises(Crash):
         cancel_event_bookings.delay(str(full_event.pk))
-    monkeypatch.setattr(services, "_event_booking_done", lambda booking_id: None)
+    monkeypatch.setattr(cancel_services, "_event_booking_done", lambda booking_id: None)
 
     assert resume_event_cancellations.delay().get() == 0  # too recent: maybe still running
     Event.objects.filter(pk=full_event.pk).update(

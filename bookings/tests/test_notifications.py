@@ -12,7 +12,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.utils import timezone
 
-from bookings import notifications, services, waitlist
+from bookings import notifications, services
 from bookings.models import Notification, NotificationKind
 from bookings.tasks import send_hold_reminders, send_notification_email, send_unsent_emails
 from bookings.tests.helpers import confirmed, hold
@@ -115,7 +115,7 @@ def test_releasing_your_own_hold_sends_nothing(customer, django_capture_on_commi
 def test_a_waitlist_offer_is_notified(customer, outsider, django_capture_on_commit_callbacks):
     event = make_event(name="Small Room", capacity=1)
     held = hold(customer, event, 1)
-    waitlist.waitlist_join(user=outsider, event_id=event.pk, quantity=1)
+    services.waitlist_join(user=outsider, event_id=event.pk, quantity=1)
 
     with django_capture_on_commit_callbacks(execute=True):
         services.booking_cancel(user=customer, booking_id=held.pk)

@@ -30,7 +30,7 @@ def in_days(days: float) -> dt.datetime:
 
 
 def hold(user, event, quantity=1, **kwargs) -> Booking:
-    return services.booking_reserve(user=user, event_id=event.pk, quantity=quantity, **kwargs)
+    return services.booking_reserve(user=user, event_id=event.pk, quantity=quantity, **kwargs)[0]
 
 
 def confirmed(user, event, quantity=1) -> Booking:

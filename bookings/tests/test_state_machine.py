@@ -41,7 +41,7 @@ from hypothesis.stateful import (
 )
 
 from accounts.models import User
-from bookings import services, waitlist
+from bookings import services
 from bookings.inventory import inventory_problems
 from bookings.models import Booking, BookingStatus, Payment, PaymentStatus, Refund
 from events import services as event_services
@@ -104,7 +104,7 @@ class BookingMachine(RuleBasedStateMachine):
         event = Event.objects.get(pk=self.event.pk)
         free = event.capacity - self._live_tickets()
         try:
-            booking = services.booking_reserve(
+            booking, _ = services.booking_reserve(
                 user=user, event_id=event.pk, quantity=quantity, now=self.now
             )
         except SoldOut:
@@ -149,7 +149,7 @@ class BookingMachine(RuleBasedStateMachine):
     @rule(target=entries, who=st.integers(0, 2), quantity=st.integers(1, LIMIT))
     def join_waitlist(self, who, quantity):
         try:
-            entry = waitlist.waitlist_join(
+            entry = services.waitlist_join(
                 user=self.users[who], event_id=self.event.pk, quantity=quantity, now=self.now
             )
         except NuvioError:
@@ -163,7 +163,7 @@ class BookingMachine(RuleBasedStateMachine):
         from bookings.models import WaitlistEntry
 
         entry = WaitlistEntry.objects.get(pk=entry_id)
-        waitlist.waitlist_leave(user=entry.user, entry_id=entry_id, now=self.now)
+        services.waitlist_leave(user=entry.user, entry_id=entry_id, now=self.now)
 
     # --- staff -------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import User
-from bookings import services, waitlist
+from bookings import selectors, services
 from bookings.inventory import inventory_problems
 from bookings.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from bookings.tests.helpers import GOOD_CARD, confirmed, hold
@@ -32,7 +32,7 @@ def _lapsed_at() -> dt.datetime:
 
 
 def _join(user, event, quantity=1, **kwargs) -> WaitlistEntry:
-    return waitlist.waitlist_join(user=user, event_id=event.pk, quantity=quantity, **kwargs)
+    return services.waitlist_join(user=user, event_id=event.pk, quantity=quantity, **kwargs)
 
 
 def _entry(entry) -> WaitlistEntry:
@@ -99,7 +99,7 @@ def test_one_active_entry_per_user_and_event(sold_out, outsider):
     first = _join(outsider, sold_out)
     with pytest.raises(errors.InvalidState):
         _join(outsider, sold_out)
-    waitlist.waitlist_leave(user=outsider, entry_id=first.pk)
+    services.waitlist_leave(user=outsider, entry_id=first.pk)
     again = _join(outsider, sold_out)
     assert again.pk != first.pk
     assert _event(sold_out).waitlist_waiting == 1
@@ -119,7 +119,7 @@ def test_join_refuses_closed_and_unknown_events(customer, outsider):
     with pytest.raises(errors.NotFound):
         _join(outsider, draft)
     with pytest.raises(errors.NotFound):
-        waitlist.waitlist_join(user=outsider, event_id="not-a-uuid", quantity=1)
+        services.waitlist_join(user=outsider, event_id="not-a-uuid", quantity=1)
 
 
 def test_positions_follow_the_order_of_joining_and_move_up(sold_out):
@@ -127,12 +127,12 @@ def test_positions_follow_the_order_of_joining_and_move_up(sold_out):
     entries = _joined_in_order(users, sold_out, [1, 1, 1])
     assert [_entry(e).position for e in entries] == [1, 2, 3]
 
-    waitlist.waitlist_leave(user=users[0], entry_id=entries[0].pk)
+    services.waitlist_leave(user=users[0], entry_id=entries[0].pk)
 
     assert [_entry(e).position for e in entries] == [None, 1, 2]
     assert _entry(entries[0]).status == WaitlistStatus.CANCELLED
     assert _event(sold_out).waitlist_waiting == 2
-    listed = list(waitlist.waitlist_for_user(user=users[2]))
+    listed = list(selectors.waitlist_for_user(user=users[2]))
     assert [(e.pk, e.position) for e in listed] == [(entries[2].pk, 2)]
 
 
@@ -201,7 +201,8 @@ def test_more_capacity_goes_to_the_waiting_list_first(sold_out, staff):
     assert (event.tickets_taken, event.waitlist_waiting) == (6, 1)
     with pytest.raises(errors.SoldOut) as exc:  # the free ticket is kept for the second
         hold(User.objects.create_user(email="new@example.com", password="x"), event, 1)
-    assert exc.value.details == {"available": 0}
+    general = event.ticket_types.get()
+    assert exc.value.details == {"available": 0, "ticket_type": str(general.pk)}
 
     event_services.event_update(actor=staff, event_id=sold_out.pk, data={"capacity": 9})
     assert _entry(entries[1]).status == WaitlistStatus.OFFERED
@@ -276,7 +277,8 @@ def test_new_buyers_are_refused_while_people_wait(sold_out, customer):
 
     with pytest.raises(errors.SoldOut) as exc:
         hold(buyer, sold_out, 1)
-    assert exc.value.details == {"available": 0}
+    general = sold_out.ticket_types.get()
+    assert exc.value.details == {"available": 0, "ticket_type": str(general.pk)}
     assert "waiting list" in exc.value.message
     assert not Booking.objects.filter(user=buyer).exists()
     assert _event(sold_out).tickets_taken == 2
@@ -354,7 +356,7 @@ def test_declining_an_offer_passes_it_on(sold_out, customer):
     entries = _joined_in_order([first, second], sold_out, [2, 2])
     services.booking_cancel(user=customer, booking_id=sold_out.held.pk)
 
-    left = waitlist.waitlist_leave(user=first, entry_id=entries[0].pk)
+    left = services.waitlist_leave(user=first, entry_id=entries[0].pk)
 
     assert left.status == WaitlistStatus.CANCELLED
     assert Booking.objects.get(pk=left.offered_booking_id).status == BookingStatus.CANCELLED
@@ -377,9 +379,9 @@ def test_cancelling_the_offered_hold_cancels_the_entry_and_serves_the_next(sold_
 def test_leaving_is_idempotent_and_others_entries_are_not_found(sold_out, outsider, customer):
     entry = _join(outsider, sold_out)
     with pytest.raises(errors.NotFound):
-        waitlist.waitlist_leave(user=customer, entry_id=entry.pk)
-    assert waitlist.waitlist_leave(user=outsider, entry_id=entry.pk).status == "cancelled"
-    assert waitlist.waitlist_leave(user=outsider, entry_id=entry.pk).status == "cancelled"
+        services.waitlist_leave(user=customer, entry_id=entry.pk)
+    assert services.waitlist_leave(user=outsider, entry_id=entry.pk).status == "cancelled"
+    assert services.waitlist_leave(user=outsider, entry_id=entry.pk).status == "cancelled"
     assert _event(sold_out).waitlist_waiting == 0
 
 
@@ -389,7 +391,7 @@ def test_leaving_the_first_entry_serves_the_next_if_it_now_fits(sold_out, custom
     services.booking_cancel(user=customer, booking_id=sold_out.held.pk)  # 2 free: big waits
     assert _entry(entries[1]).status == WaitlistStatus.WAITING
 
-    waitlist.waitlist_leave(user=big, entry_id=entries[0].pk)
+    services.waitlist_leave(user=big, entry_id=entries[0].pk)
 
     assert _entry(entries[1]).status == WaitlistStatus.OFFERED
     assert inventory_problems() == []

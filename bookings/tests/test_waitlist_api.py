@@ -39,8 +39,9 @@ def test_join_is_201_with_the_entry_and_its_position(sold_out, customer_api, out
 
     assert first.status_code == 201
     body = first.json()
-    assert set(body) == {"id", "event", "quantity", "position", "status"}
+    assert set(body) == {"id", "event", "ticket_type", "quantity", "position", "status"}
     assert body["event"] == str(sold_out.pk)
+    assert body["ticket_type"] == str(sold_out.ticket_types.get().pk)
     assert (body["quantity"], body["position"], body["status"]) == (2, 1, "waiting")
     assert second.json()["position"] == 2
 
@@ -160,7 +161,8 @@ def test_a_new_buyer_is_sold_out_while_people_wait(staff, customer_api, outsider
 
     assert response.status_code == 409
     assert _error(response) == "sold_out"
-    assert response.json()["error"]["details"] == {"available": 0}
+    general = event.ticket_types.get()
+    assert response.json()["error"]["details"] == {"available": 0, "ticket_type": str(general.pk)}
     # ... and since no new buyer can get a ticket, they may join the waiting list.
     joined = outsider_api.post(_join_url(event), {"quantity": 1}, format="json")
     assert joined.status_code == 201

@@ -11,7 +11,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import User
-from bookings import services, waitlist
+from bookings import services
 from bookings.inventory import inventory_problems
 from bookings.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from bookings.tests.helpers import GOOD_CARD, run_together
@@ -68,17 +68,18 @@ def test_concurrent_cancels_expiries_and_buyers_serve_each_entry_once():
     holders = _users(20, "holder")
     paid = []
     for user in holders[:10]:
-        booking = services.booking_reserve(user=user, event_id=event.pk, quantity=1)
+        booking, _ = services.booking_reserve(user=user, event_id=event.pk, quantity=1)
         paid.append(services.booking_pay(user=user, booking_id=booking.pk, card_number=GOOD_CARD))
     held = [
-        services.booking_reserve(user=user, event_id=event.pk, quantity=1) for user in holders[10:]
+        services.booking_reserve(user=user, event_id=event.pk, quantity=1)[0]
+        for user in holders[10:]
     ]
     # 15 people want 2 tickets each (30) and 20 will come back, one at a time:
     # between two releases a single free ticket waits for the next pair.
     waiting_users = _users(15, "waiting")
     start = timezone.now() - dt.timedelta(minutes=5)
     entries = [
-        waitlist.waitlist_join(
+        services.waitlist_join(
             user=user, event_id=event.pk, quantity=2, now=start + dt.timedelta(seconds=i)
         )
         for i, user in enumerate(waiting_users)
@@ -90,7 +91,7 @@ def test_concurrent_cancels_expiries_and_buyers_serve_each_entry_once():
     jobs += [(lambda b=b: services.booking_cancel(user=b.user, booking_id=b.pk)) for b in held[5:]]
     jobs += [lambda: services.holds_release_expired()] * 4
     jobs += [
-        (lambda u=u: services.booking_reserve(user=u, event_id=event.pk, quantity=1))
+        (lambda u=u: services.booking_reserve(user=u, event_id=event.pk, quantity=1)[0])
         for u in buyers
     ] * 2
     random.Random(11).shuffle(jobs)
@@ -111,11 +112,11 @@ def test_concurrent_cancels_expiries_and_buyers_serve_each_entry_once():
 def test_concurrent_offer_expiries_payments_and_leaves_cascade_once():
     event = make_event(capacity=6, max_tickets_per_user=2)
     holders = _users(6, "holder")
-    held = [services.booking_reserve(user=u, event_id=event.pk, quantity=1) for u in holders]
+    held = [services.booking_reserve(user=u, event_id=event.pk, quantity=1)[0] for u in holders]
     waiting_users = _users(14, "waiting")
     start = timezone.now() - dt.timedelta(minutes=5)
     entries = [
-        waitlist.waitlist_join(
+        services.waitlist_join(
             user=user, event_id=event.pk, quantity=1, now=start + dt.timedelta(seconds=i)
         )
         for i, user in enumerate(waiting_users)
@@ -134,11 +135,11 @@ def test_concurrent_offer_expiries_payments_and_leaves_cascade_once():
     ]
     # The two live offers are declined, and three people behind leave.
     jobs += [
-        (lambda e=e: waitlist.waitlist_leave(user=e.user, entry_id=e.pk))
+        (lambda e=e: services.waitlist_leave(user=e.user, entry_id=e.pk))
         for e in entries[4:6] + entries[8:11]
     ]
     jobs += [
-        (lambda u=u: services.booking_reserve(user=u, event_id=event.pk, quantity=1))
+        (lambda u=u: services.booking_reserve(user=u, event_id=event.pk, quantity=1)[0])
         for u in _users(4, "buyer")
     ]
     random.Random(5).shuffle(jobs)
@@ -168,13 +169,13 @@ def test_concurrent_offer_expiries_payments_and_leaves_cascade_once():
 def test_concurrent_joins_count_every_waiting_entry():
     event = make_event(capacity=1)
     (holder,) = _users(1, "holder")
-    held = services.booking_reserve(user=holder, event_id=event.pk, quantity=1)
+    held, _ = services.booking_reserve(user=holder, event_id=event.pk, quantity=1)
     users = _users(12, "joiner")
 
     outcomes = run_together(
-        [(lambda u=u: waitlist.waitlist_join(user=u, event_id=event.pk, quantity=1)) for u in users]
+        [(lambda u=u: services.waitlist_join(user=u, event_id=event.pk, quantity=1)) for u in users]
         + [
-            (lambda u=u: waitlist.waitlist_join(user=u, event_id=event.pk, quantity=1))
+            (lambda u=u: services.waitlist_join(user=u, event_id=event.pk, quantity=1))
             for u in users[:4]
         ]
     )

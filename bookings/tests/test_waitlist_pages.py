@@ -8,7 +8,7 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from bookings import services, waitlist
+from bookings import services
 from bookings.models import Notification, WaitlistEntry, WaitlistStatus
 from bookings.tests.helpers import confirmed, hold
 from events.tests.factories import make_event
@@ -95,7 +95,7 @@ def test_the_event_is_sold_out_to_buyers_while_people_wait(client, customer, sta
     event = make_event(capacity=3, max_tickets_per_user=3)
     one = hold(staff, event, 1)
     hold(staff, event, 2)
-    waitlist.waitlist_join(user=outsider, event_id=event.pk, quantity=2)
+    services.waitlist_join(user=outsider, event_id=event.pk, quantity=2)
     services.booking_cancel(user=staff, booking_id=one.pk)  # 1 free, kept for the waiting list
 
     client.force_login(customer)
@@ -110,8 +110,8 @@ def test_the_event_is_sold_out_to_buyers_while_people_wait(client, customer, sta
 
 
 def test_my_bookings_lists_entries_with_positions_and_leave(client, customer, outsider, sold_out):
-    waitlist.waitlist_join(user=outsider, event_id=sold_out.pk, quantity=1)
-    entry = waitlist.waitlist_join(user=customer, event_id=sold_out.pk, quantity=1)
+    services.waitlist_join(user=outsider, event_id=sold_out.pk, quantity=1)
+    entry = services.waitlist_join(user=customer, event_id=sold_out.pk, quantity=1)
     client.force_login(customer)
 
     html = client.get("/bookings/").content.decode()
@@ -129,14 +129,14 @@ def test_my_bookings_lists_entries_with_positions_and_leave(client, customer, ou
 
 
 def test_someone_elses_entry_cannot_be_left(client, customer, outsider, sold_out):
-    entry = waitlist.waitlist_join(user=outsider, event_id=sold_out.pk, quantity=1)
+    entry = services.waitlist_join(user=outsider, event_id=sold_out.pk, quantity=1)
     client.force_login(customer)
     assert client.post(f"/bookings/waitlist/{entry.pk}/leave/").status_code == 404
     assert WaitlistEntry.objects.get(pk=entry.pk).status == WaitlistStatus.WAITING
 
 
 def test_an_offer_is_highlighted_with_its_countdown(client, customer, staff, sold_out):
-    entry = waitlist.waitlist_join(user=customer, event_id=sold_out.pk, quantity=2)
+    entry = services.waitlist_join(user=customer, event_id=sold_out.pk, quantity=2)
     services.booking_cancel(user=staff, booking_id=sold_out.blocker.pk)
     offer = WaitlistEntry.objects.get(pk=entry.pk).offered_booking
     client.force_login(customer)
@@ -166,10 +166,10 @@ def test_my_bookings_queries_do_not_grow_with_entries(client, customer, staff):
         hold(staff, event, 1)
         return event
 
-    waitlist.waitlist_join(user=customer, event_id=sold_out_event(0).pk, quantity=1)
+    services.waitlist_join(user=customer, event_id=sold_out_event(0).pk, quantity=1)
     one = count()
     for n in range(1, 5):
-        waitlist.waitlist_join(user=customer, event_id=sold_out_event(n).pk, quantity=1)
+        services.waitlist_join(user=customer, event_id=sold_out_event(n).pk, quantity=1)
     assert count() == one
 
 

@@ -5,10 +5,17 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from events.models import Event, EventStatus
+from events.models import Event, EventStatus, PromoCode, TicketType
+
+GENERAL_ADMISSION = "General admission"
 
 
-def make_event(**overrides) -> Event:
+def make_event(*, general_admission: bool = True, **overrides) -> Event:
+    """A published event a month ahead. Like an event created through the
+    API with a ``price``, it sells one public "General admission" type at
+    that price with no quota of its own (its counters those of the event);
+    ``general_admission=False`` makes it with no type (add them with
+    ``make_ticket_type``)."""
     starts_at = overrides.pop("starts_at", timezone.now() + dt.timedelta(days=30))
     fields = {
         "name": "Test Event",
@@ -22,4 +29,31 @@ def make_event(**overrides) -> Event:
         "status": EventStatus.PUBLISHED,
     }
     fields.update(overrides)
-    return Event.objects.create(**fields)
+    event = Event.objects.create(**fields)
+    if general_admission:
+        make_ticket_type(
+            event,
+            name=GENERAL_ADMISSION,
+            price=event.price,
+            tickets_taken=event.tickets_taken,
+            waitlist_waiting=event.waitlist_waiting,
+        )
+    return event
+
+
+def make_ticket_type(event: Event, **overrides) -> TicketType:
+    fields = {"name": "Standard", "price": event.price}
+    fields.update(overrides)
+    return TicketType.objects.create(event=event, **fields)
+
+
+def make_promo_code(event: Event, **overrides) -> PromoCode:
+    """A code of ``event``; ``ticket_types`` and ``unlocks`` take lists."""
+    ticket_types = overrides.pop("ticket_types", [])
+    unlocks = overrides.pop("unlocks", [])
+    fields = {"code": "SAVE10", "discount_percent": 10}
+    fields.update(overrides)
+    promo = PromoCode.objects.create(event=event, **fields)
+    promo.ticket_types.set(ticket_types)
+    promo.unlocks.set(unlocks)
+    return promo

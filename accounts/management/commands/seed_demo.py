@@ -395,7 +395,9 @@ def _sell(event: Event, tickets: int, fans: _Fans) -> list[Booking]:
         buyer = len(bookings)
         quantity = min(QUANTITIES[buyer % len(QUANTITIES)], tickets - sold)
         fan = fans[buyer]
-        booking = booking_services.booking_reserve(user=fan, event_id=event.pk, quantity=quantity)
+        booking, _ = booking_services.booking_reserve(
+            user=fan, event_id=event.pk, quantity=quantity
+        )
         bookings.append(
             booking_services.booking_pay(user=fan, booking_id=booking.pk, card_number=CARD)
         )
@@ -475,9 +477,10 @@ def _seed_customer_bookings(customer: User) -> list[str]:
             warnings.append(f"no {label} booking: {error.message}")
 
     def reserve(event: Event, **kwargs) -> Booking:
-        return booking_services.booking_reserve(
+        booking, _ = booking_services.booking_reserve(
             user=customer, event_id=event.pk, quantity=2, **kwargs
         )
+        return booking
 
     def pay(booking: Booking) -> Booking:
         return booking_services.booking_pay(user=customer, booking_id=booking.pk, card_number=CARD)

@@ -13,8 +13,12 @@ class Command(BaseCommand):
     help = (
         "Check every event's ticket counter against its bookings: tickets_taken equals the "
         "tickets of held (lapsed or not) and confirmed bookings and is within capacity; "
-        "capacity equals available + active holds + confirmed; every confirmed booking has "
-        "its live tickets and a succeeded payment; no payment is refunded beyond its amount. "
+        "capacity equals available + active holds + confirmed; each ticket type's "
+        "tickets_taken equals its live items and is within its quota; each promo code's uses "
+        "equal the tickets of the live bookings made with it and are within max_uses; each "
+        "booking's items add up to its quantity, subtotal and discount; the waiting-list "
+        "counters equal the waiting entries; every confirmed booking has its live tickets and "
+        "a succeeded payment; no payment is refunded beyond its amount. "
         "Prints the mismatching events (all with --all) and exits non-zero on any mismatch."
     )
 
