@@ -9,7 +9,7 @@ the stored page before the rest of the stack runs (sessions, CSRF,
 authentication, DRF's dispatch): one Redis round trip counts the request
 against the `read` rate limit and fetches the page together. An event page
 that is not stored (or too old) is rendered here too, from one precompiled
-query (``public_event_json``), and stored.
+query and its ticket types' (``public_event_json``), and stored.
 
 Anything else goes the usual way, through the API view, which gives the
 same answer (a test compares the two): a request that is signed in (token
@@ -105,7 +105,7 @@ class CatalogListMiddleware:
             return None
         version, body = lookup[1](extra[0]) if lookup and extra else (None, None)
         if body is None:
-            # A miss: rendered here too, from one query (public_event_json),
+            # A miss: rendered here too (public_event_json),
             # and stored under the version just read when there is one.
             render = functools.partial(public_event_json, event_id)
             try:

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from bookings.models import (
     Booking,
+    BookingItem,
     BookingStatus,
     Notification,
     PaymentStatus,
@@ -13,7 +14,9 @@ from bookings.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from events.models import Event
+from bookings.services import MAX_ITEMS, MAX_QUANTITY
+from events.models import Event, TicketType
+from nuvio.serializers import PositionalListSerializer
 
 
 class EventSummarySerializer(serializers.ModelSerializer):
@@ -40,11 +43,73 @@ class TicketSerializer(serializers.ModelSerializer):
         fields = ["id", "code", "checked_in_at"]
 
 
+class TicketTypeSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TicketType
+        fields = ["id", "name"]
+
+
+class SeatSummarySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    label = serializers.CharField()
+
+
+class BookingItemSerializer(serializers.ModelSerializer):
+    """Tickets of one type in a booking, at the price of the moment it was made."""
+
+    ticket_type = TicketTypeSummarySerializer(read_only=True)
+    discount = serializers.DecimalField(
+        max_digits=10, decimal_places=2, read_only=True, help_text="Per ticket."
+    )
+    total = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        read_only=True,
+        help_text="quantity * (unit_price - discount).",
+    )
+    seats = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BookingItem
+        fields = ["ticket_type", "quantity", "unit_price", "discount", "total", "seats"]
+        read_only_fields = fields
+
+    @extend_schema_field(SeatSummarySerializer(many=True))
+    def get_seats(self, item: BookingItem) -> list:
+        return []  # no event has a seating plan yet
+
+
 class BookingSerializer(serializers.ModelSerializer):
     """A booking as its owner sees it. A hold whose time ran out is shown as
-    ``expired`` at once, whether or not it has been released yet."""
+    ``expired`` at once, whether or not it has been released yet. Querysets
+    load ``event`` and ``promo_code`` with it and prefetch ``refunds`` and
+    ``items`` (``selectors.booking_items``) so that a list costs the same whatever its
+    length."""
 
     event = EventSummarySerializer(read_only=True)
+    items = BookingItemSerializer(many=True, read_only=True)
+    unit_price = serializers.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        read_only=True,
+        allow_null=True,
+        help_text="The unit price when the booking has one item, else null.",
+    )
+    subtotal = serializers.DecimalField(
+        max_digits=12, decimal_places=2, read_only=True, help_text="Before discounts."
+    )
+    discount = serializers.DecimalField(
+        max_digits=12, decimal_places=2, read_only=True, help_text="The sum of the discounts."
+    )
+    total_price = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        read_only=True,
+        help_text="subtotal - discount: what is charged.",
+    )
+    promo_code = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True, help_text="The code used, or null."
+    )
     status = serializers.SerializerMethodField()
     refund = serializers.SerializerMethodField()
 
@@ -54,8 +119,12 @@ class BookingSerializer(serializers.ModelSerializer):
             "id",
             "event",
             "quantity",
+            "items",
             "unit_price",
+            "subtotal",
+            "discount",
             "total_price",
+            "promo_code",
             "currency",
             "status",
             "expires_at",
@@ -93,8 +162,22 @@ class BookingSerializer(serializers.ModelSerializer):
                 "city": event.city,
             },
             "quantity": booking.quantity,
+            "items": [
+                {
+                    "ticket_type": {"id": str(item.ticket_type.id), "name": item.ticket_type.name},
+                    "quantity": item.quantity,
+                    "unit_price": _money(item.unit_price),
+                    "discount": _money(item.discount),
+                    "total": _money(item.total),
+                    "seats": [],
+                }
+                for item in booking.items.all()
+            ],
             "unit_price": _money(booking.unit_price),
+            "subtotal": _money(booking.subtotal),
+            "discount": _money(booking.discount),
             "total_price": _money(booking.total_price),
+            "promo_code": booking.promo_code.code if booking.promo_code_id else None,
             "currency": booking.currency,
             "status": self.get_status(booking),
             "expires_at": _iso(booking.expires_at),
@@ -113,8 +196,8 @@ def _iso(value) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def _money(value) -> str:
-    return f"{value:.2f}"
+def _money(value) -> str | None:
+    return None if value is None else f"{value:.2f}"
 
 
 class BookingDetailSerializer(BookingSerializer):
@@ -147,13 +230,92 @@ class BookingDetailSerializer(BookingSerializer):
         }
 
 
+class ReserveItemSerializer(serializers.Serializer):
+    ticket_type = serializers.UUIDField(help_text="A ticket type of the event.")
+    quantity = serializers.IntegerField(
+        min_value=1, max_value=MAX_QUANTITY, help_text="At most the type's max_per_booking."
+    )
+
+    class Meta:
+        list_serializer_class = PositionalListSerializer
+
+
 class ReserveSerializer(serializers.Serializer):
+    """``{event, quantity}`` (the event's only public type on sale) or
+    ``{event, items, promo_code?}``: exactly one of ``quantity`` and ``items``.
+    The rules that need the event (its types, their windows, the code) are
+    the service's."""
+
     event = serializers.UUIDField()
-    quantity = serializers.IntegerField(min_value=1, max_value=100)
+    quantity = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_QUANTITY,
+        required=False,
+        help_text="Tickets of the event's only public type on sale; or give items.",
+    )
+    items = ReserveItemSerializer(
+        many=True,
+        required=False,
+        allow_empty=False,
+        max_length=MAX_ITEMS,
+        help_text=f"1 to {MAX_ITEMS} distinct ticket types of the event; or give quantity.",
+    )
+    promo_code = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        help_text="A promo code of the event (any case).",
+    )
+
+    def validate(self, attrs):
+        if "quantity" in attrs and "items" in attrs:
+            raise serializers.ValidationError(
+                {"items": ["Give either quantity or items, not both."]}
+            )
+        if "quantity" not in attrs and "items" not in attrs:
+            raise serializers.ValidationError(
+                {"quantity": ["This field is required (or give items)."]}
+            )
+        items, seen, errors = attrs.get("items") or [], set(), []
+        for item in items:
+            twice = item["ticket_type"] in seen
+            seen.add(item["ticket_type"])
+            errors.append(
+                {"ticket_type": ["Listed twice: give each ticket type once."]} if twice else {}
+            )
+        if any(errors):  # as the service says it: a list as long as the items
+            raise serializers.ValidationError({"items": errors})
+        return attrs
+
+    def service_arguments(self) -> dict:
+        """The validated body as ``booking_reserve``/``booking_quote`` take it."""
+        data = self.validated_data
+        items = data.get("items")
+        return {
+            "event_id": data["event"],
+            "quantity": data.get("quantity"),
+            "items": None if items is None else [dict(item) for item in items],
+            "promo_code": data.get("promo_code") or None,
+        }
+
+
+class QuoteSerializer(serializers.Serializer):
+    """What a reserve body would cost now (``booking_quote``)."""
+
+    items = BookingItemSerializer(many=True)
+    subtotal = serializers.DecimalField(max_digits=12, decimal_places=2)
+    discount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    total_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
 
 
 class PaySerializer(serializers.Serializer):
-    card_number = serializers.CharField(max_length=40)
+    card_number = serializers.CharField(
+        max_length=40,
+        required=False,
+        allow_blank=True,
+        help_text="Needed unless the booking is free (total_price 0).",
+    )
 
 
 class RefundQuoteSerializer(serializers.Serializer):
@@ -187,12 +349,18 @@ class WaitlistJoinSerializer(serializers.Serializer):
     quantity = serializers.IntegerField(
         min_value=1, max_value=100, help_text="1 to the event's max_tickets_per_user."
     )
+    ticket_type = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        help_text="The sold-out type to wait for; required when the event has several.",
+    )
 
 
 class WaitlistEntrySerializer(serializers.ModelSerializer):
     """An entry of a waiting list, as its owner sees it."""
 
     event = serializers.PrimaryKeyRelatedField(read_only=True)
+    ticket_type = serializers.PrimaryKeyRelatedField(read_only=True)
     position = serializers.IntegerField(
         read_only=True,
         allow_null=True,
@@ -202,7 +370,7 @@ class WaitlistEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = WaitlistEntry
-        fields = ["id", "event", "quantity", "position", "status"]
+        fields = ["id", "event", "ticket_type", "quantity", "position", "status"]
         read_only_fields = fields
 
 

@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.db.models import Prefetch
+from django.db.models import Prefetch, prefetch_related_objects
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -7,13 +7,14 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bookings import notifications, selectors, services, waitlist
+from bookings import notifications, selectors, services
 from bookings.api.serializers import (
     BookingDetailSerializer,
     BookingListQuerySerializer,
     BookingSerializer,
     NotificationSerializer,
     PaySerializer,
+    QuoteSerializer,
     RefundQuoteSerializer,
     ReserveSerializer,
     TicketSerializer,
@@ -21,10 +22,12 @@ from bookings.api.serializers import (
     WaitlistEntrySerializer,
     WaitlistJoinSerializer,
 )
-from bookings.idempotency import AlreadyReserved, idempotent
+from bookings.idempotency import REPLAYED_HEADER, idempotent
 from bookings.models import Booking, Notification, Payment, Ticket, WaitlistEntry
 
-WRITE_ACTIONS = {"create", "pay", "cancel"}
+# The quote takes nothing, but it answers whether a promo code exists: guessing
+# codes costs the same there as reserving with them.
+WRITE_ACTIONS = {"create", "quote", "pay", "cancel"}
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
     {"type": "string", "minLength": 1, "maxLength": 255},
@@ -35,8 +38,9 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 
 
 def _detail_queryset():
-    return Booking.objects.select_related("event").prefetch_related(
+    return Booking.objects.select_related("event", "promo_code").prefetch_related(
         "refunds",
+        selectors.booking_items(),
         "tickets",
         Prefetch("payments", queryset=Payment.objects.prefetch_related("refunds")),
     )
@@ -80,7 +84,13 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(BookingDetailSerializer(booking).data, status=status_code)
 
     @extend_schema(
-        summary="Hold tickets (capacity is taken at once; pay before expires_at)",
+        summary="Hold tickets (capacity, quotas and code uses are taken at once; pay "
+        "before expires_at)",
+        description=(
+            "`{event, quantity}` buys the event's only public ticket type on sale; "
+            "`{event, items: [{ticket_type, quantity}], promo_code?}` 1 to 10 distinct types "
+            "of the event. All or nothing."
+        ),
         request=ReserveSerializer,
         responses={201: BookingSerializer},
         parameters=[IDEMPOTENCY_HEADER],
@@ -90,22 +100,41 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data = ReserveSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         claim = self.idempotency
-        try:
-            booking = services.booking_reserve(
-                user=request.user,
-                event_id=data.validated_data["event"],
-                quantity=data.validated_data["quantity"],
-                idempotency_key=claim.key if claim else None,
-                request_hash=claim.request_hash if claim else "",
-            )
-        except AlreadyReserved as done:
-            # This key made its hold already (its answer was lost): that hold.
-            booking = Booking.objects.select_related("event").get(pk=done.booking_id)
-            response = Response(BookingSerializer(booking).data, status=status.HTTP_201_CREATED)
-            response["Idempotent-Replayed"] = "true"
-            return response
-        booking._prefetched_objects_cache = {"refunds": []}
-        return Response(BookingSerializer(booking).data, status=status.HTTP_201_CREATED)
+        booking, created = services.booking_reserve(
+            user=request.user,
+            **data.service_arguments(),
+            idempotency_key=claim.key if claim else None,
+            request_hash=claim.request_hash if claim else "",
+        )
+        if created:
+            booking._prefetched_objects_cache = {
+                "refunds": [],
+                **getattr(booking, "_prefetched_objects_cache", {}),
+            }
+        if "items" not in getattr(booking, "_prefetched_objects_cache", {}):
+            prefetch_related_objects([booking], selectors.booking_items())
+        response = Response(BookingSerializer(booking).data, status=status.HTTP_201_CREATED)
+        if not created:
+            # This key made its hold already (its stored answer was lost): that hold.
+            response[REPLAYED_HEADER] = "true"
+        return response
+
+    @extend_schema(
+        summary="Price a reserve body now, taking nothing",
+        description=(
+            "The same body as `POST /api/bookings/` and the same errors (`sold_out`, "
+            "`booking_closed`, `promo_invalid`, `limit_exceeded`, `invalid`); nothing is "
+            "held and no code is used."
+        ),
+        request=ReserveSerializer,
+        responses={200: QuoteSerializer},
+    )
+    @action(detail=False, methods=["post"])
+    def quote(self, request):
+        data = ReserveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        quote = services.booking_quote(user=request.user, **data.service_arguments())
+        return Response(QuoteSerializer(quote).data)
 
     @extend_schema(
         summary="Pay for a hold (mock gateway) and get the tickets",
@@ -120,7 +149,9 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data = PaySerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.booking_pay(
-            user=request.user, booking_id=booking.pk, card_number=data.validated_data["card_number"]
+            user=request.user,
+            booking_id=booking.pk,
+            card_number=data.validated_data.get("card_number") or None,
         )
         return self._detail(booking.pk)
 
@@ -175,11 +206,12 @@ class WaitlistJoinView(APIView):
     throttle_scope = "write"
 
     @extend_schema(
-        summary="Join the waiting list of a sold-out event",
+        summary="Join the waiting list of a sold-out ticket type",
         description=(
-            "Only when the event is sold out (else 409 `invalid_state`); one active entry "
-            "per user and event. Entries are served first come, first served: each gets a "
-            "`held` booking for its quantity and becomes `offered`."
+            "Only when that type (or the event) is sold out (else 409 `invalid_state`); "
+            "`ticket_type` is required when the event has several public types. One active "
+            "entry per user and event. Entries are served first come, first served per "
+            "type: each gets a `held` booking for its quantity and becomes `offered`."
         ),
         request=WaitlistJoinSerializer,
         responses={201: WaitlistEntrySerializer},
@@ -187,8 +219,11 @@ class WaitlistJoinView(APIView):
     def post(self, request, event_id):
         data = WaitlistJoinSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        entry = waitlist.waitlist_join(
-            user=request.user, event_id=event_id, quantity=data.validated_data["quantity"]
+        entry = services.waitlist_join(
+            user=request.user,
+            event_id=event_id,
+            quantity=data.validated_data["quantity"],
+            ticket_type_id=data.validated_data.get("ticket_type"),
         )
         return Response(WaitlistEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
@@ -223,10 +258,10 @@ class WaitlistViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return WaitlistEntry.objects.none()
-        return waitlist.waitlist_for_user(user=self.request.user)
+        return selectors.waitlist_for_user(user=self.request.user)
 
     def perform_destroy(self, instance):
-        waitlist.waitlist_leave(user=self.request.user, entry_id=instance.pk)
+        services.waitlist_leave(user=self.request.user, entry_id=instance.pk)
 
 
 # --- notifications -----------------------------------------------------------

@@ -4,8 +4,10 @@ from django.conf import settings
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
-from events.models import Category, Event, EventStatus
-from events.selectors import event_published
+from events.models import Category, Event, EventStatus, PromoCode, TicketType
+from events.selectors import event_published, ticket_types_on_offer
+from events.services import CODE_PATTERN, MAX_TICKET_TYPES
+from nuvio.serializers import PositionalListSerializer
 
 PUBLIC_FIELDS = [
     "id",
@@ -68,15 +70,204 @@ class EventSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class TicketTypeSerializer(serializers.ModelSerializer):
+    """A ticket type as ``ticket_types_on_offer`` annotates it: ``available``,
+    ``on_sale``, and ``price`` after the discount of the promo code asked
+    with (``discounted_price``). Staff write through it (the rules that need
+    the event's lock in ``events.services``)."""
+
+    event = serializers.PrimaryKeyRelatedField(read_only=True)
+    name = serializers.CharField(min_length=1, max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0)
+    quota = serializers.IntegerField(
+        min_value=1,
+        max_value=1_000_000,
+        required=False,
+        allow_null=True,
+        help_text="Null: limited only by the event's capacity (at most that capacity).",
+    )
+    available = serializers.IntegerField(read_only=True)
+    sale_starts_at = serializers.DateTimeField(required=False, allow_null=True)
+    sale_ends_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="After sale_starts_at; null bounds are open."
+    )
+    max_per_booking = serializers.IntegerField(
+        min_value=1, max_value=100, required=False, allow_null=True
+    )
+    hidden = serializers.BooleanField(
+        required=False, help_text="Shown and sold only with a promo code that unlocks it."
+    )
+    position = serializers.IntegerField(min_value=0, max_value=32767, required=False)
+    on_sale = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = TicketType
+        fields = [
+            "id",
+            "event",
+            "name",
+            "description",
+            "price",
+            "quota",
+            "available",
+            "sale_starts_at",
+            "sale_ends_at",
+            "max_per_booking",
+            "hidden",
+            "position",
+            "on_sale",
+            "created_at",
+        ]
+        read_only_fields = ["id", "event", "available", "on_sale", "created_at"]
+
+    def to_representation(self, ticket_type: TicketType) -> dict:
+        data = super().to_representation(ticket_type)
+        discounted = getattr(ticket_type, "discounted_price", None)
+        if discounted is not None:
+            data["price"] = self.fields["price"].to_representation(discounted)
+        return data
+
+
+class OfferedTicketTypes(PositionalListSerializer):
+    """An event's ``ticket_types``: on create, the types to make (a list of
+    ticket-type bodies); on read, the public ones as everyone sees them."""
+
+    def get_attribute(self, instance: Event) -> list[TicketType]:
+        return ticket_types_on_offer(event=instance)
+
+
+class EventDetailSerializer(EventSerializer):
+    """One event (``GET /api/events/{id}/``, and the answers of create and
+    update) with its public ticket types."""
+
+    price = serializers.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        help_text=(
+            "The lowest price of the public ticket types. On create without ticket_types: "
+            'one public "General admission" type at this price; ignored with ticket_types. '
+            "On update: the price of the event's only type (400 with several)."
+        ),
+    )
+    ticket_types = OfferedTicketTypes(
+        child=TicketTypeSerializer(),
+        required=False,
+        min_length=1,
+        max_length=MAX_TICKET_TYPES,
+        help_text=(
+            "Read: the public ticket types. Create: the types to sell (instead of one at "
+            "`price`). Not accepted on update: use /api/events/{id}/ticket-types/."
+        ),
+    )
+
+    class Meta(EventSerializer.Meta):
+        fields = [*PUBLIC_FIELDS, "ticket_types"]
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if self.instance is not None and "ticket_types" in attrs:
+            raise serializers.ValidationError(
+                {
+                    "ticket_types": [
+                        "Change ticket types through /api/events/{id}/ticket-types/ and "
+                        "/api/ticket-types/{id}/."
+                    ]
+                }
+            )
+        if self.instance is None and "ticket_types" not in attrs and "price" not in attrs:
+            raise serializers.ValidationError(
+                {"price": ["This field is required (or give ticket_types)."]}
+            )
+        return attrs
+
+
+class PromoCodeSerializer(serializers.ModelSerializer):
+    """A promo code as staff see and write it (the rules that need the
+    event's lock in ``events.services``)."""
+
+    event = serializers.PrimaryKeyRelatedField(read_only=True)
+    code = serializers.RegexField(
+        f"^{CODE_PATTERN.pattern}$",
+        max_length=40,
+        help_text="3 to 40 letters, digits, _ or -; unique per event, whatever the case.",
+        error_messages={
+            "invalid": "Use 3 to 40 characters: letters, digits, underscores and hyphens."
+        },
+    )
+    discount_percent = serializers.IntegerField(
+        min_value=0,
+        max_value=100,
+        required=False,
+        allow_null=True,
+        help_text="Exactly one of discount_percent and discount_amount.",
+    )
+    discount_amount = serializers.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        allow_null=True,
+        help_text="Per ticket, never more than its price.",
+    )
+    ticket_types = serializers.PrimaryKeyRelatedField(
+        many=True,
+        queryset=TicketType.objects.all(),
+        required=False,
+        help_text="The types the discount applies to; empty: all of the event's types.",
+    )
+    unlocks = serializers.PrimaryKeyRelatedField(
+        many=True,
+        queryset=TicketType.objects.all(),
+        required=False,
+        help_text="Hidden types of the event that the code makes visible and sellable.",
+    )
+    max_uses = serializers.IntegerField(
+        min_value=0,
+        max_value=2_147_483_647,
+        required=False,
+        allow_null=True,
+        help_text="Tickets that may use the code; null: unlimited.",
+    )
+    uses = serializers.IntegerField(
+        read_only=True, help_text="Tickets of held and confirmed bookings that used the code."
+    )
+    valid_from = serializers.DateTimeField(required=False, allow_null=True)
+    valid_until = serializers.DateTimeField(required=False, allow_null=True)
+    active = serializers.BooleanField(required=False)
+
+    class Meta:
+        model = PromoCode
+        fields = [
+            "id",
+            "event",
+            "code",
+            "discount_percent",
+            "discount_amount",
+            "ticket_types",
+            "unlocks",
+            "max_uses",
+            "uses",
+            "valid_from",
+            "valid_until",
+            "active",
+            "created_at",
+        ]
+        read_only_fields = ["id", "event", "uses", "created_at"]
+
+
 # One instance renders every public event page: a ModelSerializer builds its
 # fields anew for each instance it is made for, which costs more than the
 # page's query, and reading an event needs nothing from the request.
-_public_reader = EventSerializer()
+_public_reader = EventDetailSerializer()
 
 
 def public_event_json(event_id: uuid.UUID) -> bytes | None:
     """``GET /api/events/{id}/`` as everyone but staff sees it (the rendered
-    JSON), or None when the event is not published or does not exist."""
+    JSON), or None when the event is not published or does not exist. The
+    event's query, then its public ticket types' (``ticket_types_on_offer``)."""
     event = event_published(event_id)
     if event is None:
         return None

@@ -1,24 +1,43 @@
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import status, viewsets
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS, AllowAny, BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from bookings.services.reserve import promo_invalid
 from events import cache as catalog_cache
 from events import services
 from events.api.filters import EventFilter
-from events.api.serializers import EventSerializer, public_event_json
-from events.models import Event
+from events.api.serializers import (
+    EventDetailSerializer,
+    EventSerializer,
+    PromoCodeSerializer,
+    TicketTypeSerializer,
+    public_event_json,
+)
+from events.models import Event, EventStatus, PromoCode, TicketType
+from events.selectors import promo_code_find, ticket_types_on_offer
+from nuvio.schema import ErrorSerializer
 
 
 class IsStaffOrReadOnly(BasePermission):
     def has_permission(self, request, view):
         if request.method in SAFE_METHODS:
             return True
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+class IsStaff(BasePermission):
+    def has_permission(self, request, view):
         return bool(request.user and request.user.is_authenticated and request.user.is_staff)
 
 
@@ -40,6 +59,10 @@ class EventViewSet(viewsets.ModelViewSet):
         if self.request.method in SAFE_METHODS:
             return [AllowAny()]
         return super().get_permissions()
+
+    def get_serializer_class(self):
+        # The list leaves the ticket types out; one event shows its public ones.
+        return EventSerializer if self.action == "list" else EventDetailSerializer
 
     def get_queryset(self) -> QuerySet[Event]:
         qs = Event.objects.visible_to(self.request.user).with_available()
@@ -111,7 +134,7 @@ class EventViewSet(viewsets.ModelViewSet):
             "again on a cancelled event resumes an unfinished job."
         ),
         request=None,
-        responses={202: EventSerializer},
+        responses={202: EventDetailSerializer},
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
@@ -119,3 +142,213 @@ class EventViewSet(viewsets.ModelViewSet):
         services.event_cancel(actor=request.user, event_id=event.pk)
         event = self.get_queryset().get(pk=event.pk)
         return Response(self.get_serializer(event).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- ticket types ------------------------------------------------------------------
+
+
+def _event_or_404(user, event_id) -> Event:
+    """The event, if ``user`` may see it (staff: any; others: published)."""
+    event = Event.objects.visible_to(user).filter(pk=event_id).first()
+    if event is None:
+        raise Http404
+    return event
+
+
+def _offered(ticket_type: TicketType, user) -> TicketType:
+    """``ticket_type`` with what ``ticket_types_on_offer`` annotates."""
+    for offered in ticket_types_on_offer(event=ticket_type.event, user=user):
+        if offered.pk == ticket_type.pk:
+            return offered
+    raise Http404
+
+
+class TicketTypeQuerySerializer(serializers.Serializer):
+    promo_code = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        help_text=(
+            "Adds the hidden types the code unlocks and shows discounted prices; "
+            "409 `promo_invalid` (details `reason`) for a code that is unknown, inactive "
+            "or outside its validity."
+        ),
+    )
+
+
+PROMO_INVALID = OpenApiResponse(
+    ErrorSerializer,
+    description="`promo_invalid`: the promo code can't be used (details `reason`).",
+)
+
+
+class EventTicketTypesView(APIView):
+    """``/api/events/{id}/ticket-types/``: an event's ticket types."""
+
+    permission_classes = [IsStaffOrReadOnly]
+
+    @property
+    def throttle_scope(self) -> str:
+        # Asking with a code tells whether it exists: guessing codes costs the
+        # same here as reserving with them.
+        return "write" if self.request.query_params.get("promo_code") else "read"
+
+    @extend_schema(
+        summary="An event's ticket types (staff: hidden ones too)",
+        description=(
+            "The public types, ordered by position then price; staff see every type. "
+            "`?promo_code=` adds the hidden types that code unlocks and shows each "
+            "`price` after its discount. Not paginated (at most 50 per event)."
+        ),
+        parameters=[TicketTypeQuerySerializer],
+        responses={200: TicketTypeSerializer(many=True), 409: PROMO_INVALID},
+    )
+    def get(self, request, event_id):
+        event = _event_or_404(request.user, event_id)
+        query = TicketTypeQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        now = timezone.now()
+        promo = None
+        code = query.validated_data.get("promo_code", "").strip()
+        if code:
+            promo = promo_code_find(event=event, code=code)
+            if promo is None:
+                raise promo_invalid("unknown")
+            # ``used_up`` is for the quote and the reserve to say: lapsed holds
+            # may give uses back.
+            reason = promo.closed_reason(now)
+            if reason is not None and reason != "used_up":
+                raise promo_invalid(reason)
+        types = ticket_types_on_offer(event=event, user=request.user, promo=promo, now=now)
+        return Response(TicketTypeSerializer(types, many=True).data)
+
+    @extend_schema(
+        summary="Add a ticket type to an event (staff)",
+        request=TicketTypeSerializer,
+        responses={201: TicketTypeSerializer},
+    )
+    def post(self, request, event_id):
+        event = _event_or_404(request.user, event_id)
+        data = TicketTypeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket_type = services.ticket_type_create(
+            actor=request.user, event_id=event.pk, data=data.validated_data
+        )
+        ticket_type.event = event
+        return Response(
+            TicketTypeSerializer(_offered(ticket_type, request.user)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+@extend_schema_view(
+    retrieve=extend_schema(summary="One ticket type (a hidden one: staff only)"),
+    partial_update=extend_schema(
+        summary="Change a ticket type (staff)",
+        description="`quota` can't drop below its tickets held or confirmed (400 `invalid`).",
+    ),
+    destroy=extend_schema(
+        summary="Delete a ticket type that was never booked (staff)",
+        description=(
+            "409 `invalid_state` if it has bookings (hide it or end its sale instead), is "
+            "the event's last type, or is the only type a promo code's discount applies to."
+        ),
+    ),
+)
+class TicketTypeViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """``/api/ticket-types/{id}/``. A hidden type, or one of an event that is
+    not published, is a 404 for everyone but staff."""
+
+    permission_classes = [IsStaffOrReadOnly]
+    serializer_class = TicketTypeSerializer
+    lookup_value_converter = "uuid"
+
+    def get_queryset(self) -> QuerySet[TicketType]:
+        types = TicketType.objects.select_related("event")
+        if not self.request.user.is_staff:
+            types = types.filter(hidden=False, event__status=EventStatus.PUBLISHED)
+        return types
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(self.get_serializer(_offered(self.get_object(), request.user)).data)
+
+    def partial_update(self, request, *args, **kwargs):
+        ticket_type = self.get_object()
+        data = TicketTypeSerializer(ticket_type, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        services.ticket_type_update(
+            actor=request.user, ticket_type_id=ticket_type.pk, data=data.validated_data
+        )
+        ticket_type = self.get_queryset().get(pk=ticket_type.pk)
+        return Response(self.get_serializer(_offered(ticket_type, request.user)).data)
+
+    def destroy(self, request, *args, **kwargs):
+        ticket_type = self.get_object()
+        services.ticket_type_delete(actor=request.user, ticket_type_id=ticket_type.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- promo codes -------------------------------------------------------------------
+
+
+def _promo_codes() -> QuerySet[PromoCode]:
+    return PromoCode.objects.prefetch_related("ticket_types", "unlocks")
+
+
+@extend_schema_view(
+    get=extend_schema(summary="An event's promo codes (staff)"),
+    post=extend_schema(summary="Add a promo code to an event (staff)"),
+)
+class EventPromoCodesView(generics.ListCreateAPIView):
+    """``/api/events/{id}/promo-codes/`` (staff)."""
+
+    permission_classes = [IsStaff]
+    serializer_class = PromoCodeSerializer
+    filter_backends = []
+
+    def get_queryset(self) -> QuerySet[PromoCode]:
+        return _promo_codes().filter(event_id=self.kwargs["event_id"]).order_by("code", "id")
+
+    def list(self, request, *args, **kwargs):
+        _event_or_404(request.user, kwargs["event_id"])
+        return super().list(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        event = _event_or_404(self.request.user, self.kwargs["event_id"])
+        promo = services.promo_code_create(
+            actor=self.request.user, event_id=event.pk, data=serializer.validated_data
+        )
+        serializer.instance = _promo_codes().get(pk=promo.pk)
+
+
+@extend_schema_view(
+    retrieve=extend_schema(summary="One promo code (staff)"),
+    partial_update=extend_schema(summary="Change a promo code (staff)"),
+    destroy=extend_schema(
+        summary="Delete a promo code no booking used (staff)",
+        description="409 `invalid_state` once it has `uses` (set `active` false instead).",
+    ),
+)
+class PromoCodeViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """``/api/promo-codes/{id}/`` (staff)."""
+
+    permission_classes = [IsStaff]
+    serializer_class = PromoCodeSerializer
+    lookup_value_converter = "uuid"
+
+    def get_queryset(self) -> QuerySet[PromoCode]:
+        return _promo_codes()
+
+    def partial_update(self, request, *args, **kwargs):
+        promo = self.get_object()
+        data = PromoCodeSerializer(promo, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        services.promo_code_update(
+            actor=request.user, promo_code_id=promo.pk, data=data.validated_data
+        )
+        return Response(self.get_serializer(self.get_queryset().get(pk=promo.pk)).data)
+
+    def destroy(self, request, *args, **kwargs):
+        promo = self.get_object()
+        services.promo_code_delete(actor=request.user, promo_code_id=promo.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -59,8 +59,13 @@ def test_staff_creates_event_with_defaults(staff_api, staff):
         "id", "name", "description", "category", "venue_name", "venue_address", "city",
         "state", "country", "postal_code", "starts_at", "ends_at", "capacity", "available",
         "price", "currency", "status", "booking_enabled", "max_tickets_per_user",
-        "created_at", "updated_at",
+        "created_at", "updated_at", "ticket_types",
     }  # fmt: skip
+    # One public type at the price, limited only by the event's capacity.
+    (general,) = body["ticket_types"]
+    assert (general["name"], general["price"], general["quota"], general["hidden"]) == (
+        "General admission", "499.00", None, False,
+    )  # fmt: skip
 
 
 def test_new_event_is_draft_unless_published(staff_api):
@@ -223,7 +228,7 @@ def test_delete_event_that_had_a_booking_is_invalid_state(staff_api, customer):
     event = make_event()
     Booking.objects.create(
         user=customer, event=event, quantity=1, unit_price=event.price,
-        total_price=event.price, currency="INR", status="expired",
+        subtotal=event.price, total_price=event.price, currency="INR", status="expired",
         expires_at=timezone.now(),
     )  # fmt: skip
     response = staff_api.delete(_detail(event))

@@ -96,6 +96,53 @@ ROWS: dict[str, Row] = {
     "event cancel": Row(
         "post", lambda w: f"/api/events/{w.fresh.pk}/cancel/", (401, 403, 403, 202)
     ),
+    # --- ticket types and promo codes (API)
+    "ticket types": Row(
+        "get", lambda w: f"/api/events/{w.tiers.pk}/ticket-types/", (200, 200, 200, 200)
+    ),
+    "draft ticket types": Row(
+        "get", lambda w: f"/api/events/{w.draft.pk}/ticket-types/", (404, 404, 404, 200)
+    ),
+    "ticket type create": Row(
+        "post",
+        lambda w: f"/api/events/{w.tiers.pk}/ticket-types/",
+        (401, 403, 403, 201),
+        lambda w, p: {"name": f"Made by {p}", "price": "10.00"},
+    ),
+    "ticket type": Row(
+        "get", lambda w: f"/api/ticket-types/{w.standard.pk}/", (200, 200, 200, 200)
+    ),
+    "hidden ticket type": Row(
+        "get", lambda w: f"/api/ticket-types/{w.hidden_type.pk}/", (404, 404, 404, 200)
+    ),
+    "ticket type patch": Row(
+        "patch",
+        lambda w: f"/api/ticket-types/{w.standard.pk}/",
+        (401, 403, 403, 200),
+        {"price": "12.00"},
+    ),
+    "ticket type delete": Row(
+        "delete", lambda w: f"/api/ticket-types/{w.vip.pk}/", (401, 403, 403, 204)
+    ),
+    "promo codes": Row(
+        "get", lambda w: f"/api/events/{w.tiers.pk}/promo-codes/", (401, 403, 403, 200)
+    ),
+    "promo code create": Row(
+        "post",
+        lambda w: f"/api/events/{w.tiers.pk}/promo-codes/",
+        (401, 403, 403, 201),
+        lambda w, p: {"code": f"BY-{p}", "discount_percent": 5},
+    ),
+    "promo code": Row("get", lambda w: f"/api/promo-codes/{w.promo.pk}/", (401, 403, 403, 200)),
+    "promo code patch": Row(
+        "patch",
+        lambda w: f"/api/promo-codes/{w.promo.pk}/",
+        (401, 403, 403, 200),
+        {"active": False},
+    ),
+    "promo code delete": Row(
+        "delete", lambda w: f"/api/promo-codes/{w.promo.pk}/", (401, 403, 403, 204)
+    ),
     # --- waiting list (API)
     "waitlist join": Row(
         "post",
@@ -112,6 +159,12 @@ ROWS: dict[str, Row] = {
         "post",
         "/api/bookings/",
         (401, 201, 201, 201),
+        lambda w, p: {"event": str(w.event.pk), "quantity": 1},
+    ),
+    "quote": Row(
+        "post",
+        "/api/bookings/quote/",
+        (401, 200, 200, 200),
         lambda w, p: {"event": str(w.event.pk), "quantity": 1},
     ),
     "booking": Row("get", lambda w: f"/api/bookings/{w.held.pk}/", (401, 200, 404, 404)),

@@ -63,6 +63,7 @@ DOCUMENTED_CODES = {
     "hold_expired",
     "invalid_state",
     "idempotency_conflict",
+    "promo_invalid",
     "throttled",
     "busy",
     "unavailable",
@@ -97,6 +98,10 @@ def _real_ids(w: World, persona: str) -> dict[str, list[str]]:
         "/api/events/{id}/": [str(w.event.pk), str(w.draft.pk), str(w.fresh.pk)],
         "/api/events/{id}/cancel/": [str(w.fresh.pk)],
         "/api/events/{event_id}/waitlist/": [str(w.soldout2.pk), str(w.event.pk)],
+        "/api/events/{event_id}/ticket-types/": [str(w.tiers.pk), str(w.draft.pk)],
+        "/api/events/{event_id}/promo-codes/": [str(w.tiers.pk)],
+        "/api/ticket-types/{id}/": [str(w.standard.pk), str(w.hidden_type.pk), str(w.vip.pk)],
+        "/api/promo-codes/{id}/": [str(w.promo.pk)],
         "/api/analytics/events/{id}/": [str(w.event.pk)],
         "/api/bookings/{id}/": [*own_booking, str(w.other_booking.pk)],
         "/api/bookings/{id}/pay/": [*own_booking, str(w.other_booking.pk)],
@@ -119,7 +124,15 @@ def _with_real_objects(case, w: World, persona: str, rng: random.Random) -> None
     if isinstance(case.body, dict):
         body = dict(case.body)
         if "event" in body:
-            body["event"] = str(rng.choice([w.event.pk, w.soldout.pk, w.draft.pk]))
+            body["event"] = str(rng.choice([w.event.pk, w.soldout.pk, w.draft.pk, w.tiers.pk]))
+        if isinstance(body.get("items"), list):
+            types = [w.standard.pk, w.vip.pk, w.hidden_type.pk]
+            body["items"] = [
+                {**item, "ticket_type": str(rng.choice(types))} if isinstance(item, dict) else item
+                for item in body["items"]
+            ]
+        if "promo_code" in body:
+            body["promo_code"] = rng.choice([w.promo.code, body["promo_code"]])
         if "code" in body:
             body["code"] = w.ticket.code
         if "card_number" in body:
