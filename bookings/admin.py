@@ -8,6 +8,7 @@ from django.utils.translation import ngettext
 from bookings import services
 from bookings.models import (
     Booking,
+    BookingItem,
     CheckInScan,
     IdempotencyRecord,
     Notification,
@@ -38,6 +39,19 @@ class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields
+
+
+class BookingItemInline(ReadOnlyInline):
+    model = BookingItem
+    fields = ["ticket_type", "quantity", "unit_price", "discount", "total"]
+    show_change_link = False  # an item has no page of its own
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("ticket_type")
+
+    @admin.display(description="Total")
+    def total(self, obj: BookingItem):
+        return obj.total
 
 
 class PaymentInline(ReadOnlyInline):
@@ -71,6 +85,7 @@ class BookingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "event",
         "quantity",
         "total_price",
+        "promo_code",
         "currency",
         "status",
         "effective_status",
@@ -78,8 +93,8 @@ class BookingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "expires_at",
     ]
     list_filter = ["status", ("event", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["user__email", "event__name", "=id"]
-    list_select_related = ["user", "event"]
+    search_fields = ["user__email", "event__name", "=id", "promo_code__code"]
+    list_select_related = ["user", "event", "promo_code"]
     date_hierarchy = "created_at"
     readonly_fields = [
         "id",
@@ -87,6 +102,9 @@ class BookingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "event",
         "quantity",
         "unit_price",
+        "subtotal",
+        "discount",
+        "promo_code",
         "total_price",
         "currency",
         "status",
@@ -98,7 +116,7 @@ class BookingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "expired_at",
     ]
     fields = readonly_fields
-    inlines = [PaymentInline, RefundInline, TicketInline]
+    inlines = [BookingItemInline, PaymentInline, RefundInline, TicketInline]
     actions = ["cancel_selected"]
 
     @admin.display(description="Effective status")
@@ -206,11 +224,20 @@ class CheckInScanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(WaitlistEntry)
 class WaitlistEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Waiting lists: served by ``bookings.waitlist`` only, never by hand."""
+    """Waiting lists: served by the booking services only, never by hand."""
 
-    list_display = ["id", "event", "user", "quantity", "status", "created_at", "offered_booking"]
+    list_display = [
+        "id",
+        "event",
+        "ticket_type",
+        "user",
+        "quantity",
+        "status",
+        "created_at",
+        "offered_booking",
+    ]
     list_filter = ["status", ("event", admin.RelatedOnlyFieldListFilter)]
-    list_select_related = ["event", "user"]
+    list_select_related = ["event", "ticket_type", "user"]
     search_fields = ["=id", "user__email", "event__name", "=offered_booking__id"]
     date_hierarchy = "created_at"
 

@@ -1,29 +1,86 @@
-from django import forms
+import uuid
 
-from bookings.services import MAX_QUANTITY
+from django import forms
+from django.core.exceptions import ValidationError
+
+from bookings.services import MAX_ITEMS, MAX_QUANTITY
 from nuvio.forms import StyledFormMixin
 
 
+def _quantity(value: str, *, most: int = MAX_QUANTITY, least: int = 1) -> int:
+    """A quantity typed or picked on the event page, or ``ValidationError``
+    in plain words."""
+    if value in (None, ""):
+        raise ValidationError("Choose how many tickets you want.")
+    try:
+        quantity = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError("Choose how many tickets you want, as a whole number.") from None
+    if quantity < least:
+        raise ValidationError("Choose at least 1 ticket.")
+    if quantity > most:
+        raise ValidationError(f"You can book at most {most} tickets at once.")
+    return quantity
+
+
 class ReserveForm(forms.Form):
-    """The event page's booking form: which event and how many tickets."""
+    """The event page's booking form: the event, a ``quantity`` for each
+    ticket type (``ticket_type`` and ``quantity`` pairs, in order; 0 for the
+    types not wanted) and the promo code applied, if any. A lone ``quantity``
+    without a type buys the event's only ticket type.
+
+    ``cleaned_data`` has ``items`` (``[{"ticket_type": id, "quantity": n}]``,
+    or None) and ``quantity`` (or None), one of them set, as
+    ``booking_reserve`` takes them."""
 
     event = forms.UUIDField(error_messages={"invalid": "That event could not be found."})
-    quantity = forms.IntegerField(
-        min_value=1,
-        max_value=MAX_QUANTITY,
-        error_messages={
-            "required": "Choose how many tickets you want.",
-            "invalid": "Choose how many tickets you want, as a whole number.",
-            "min_value": "Choose at least 1 ticket.",
-            "max_value": f"You can book at most {MAX_QUANTITY} tickets at once.",
-        },
-    )
+    promo_code = forms.CharField(max_length=40, required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        types = self.data.getlist("ticket_type")
+        quantities = self.data.getlist("quantity")
+        cleaned["items"] = cleaned["quantity"] = None
+        try:
+            if not types:
+                cleaned["quantity"] = _quantity(quantities[-1] if quantities else None)
+            else:
+                cleaned["items"] = self._items(types, quantities)
+        except ValidationError as error:
+            self.add_error(None, error)
+        return cleaned
+
+    def _items(self, types: list[str], quantities: list[str]) -> list[dict]:
+        if len(types) != len(quantities) or len(types) > MAX_ITEMS:
+            raise ValidationError("Choose how many tickets of each type you want.")
+        items = []
+        for type_id, value in zip(types, quantities, strict=True):
+            try:
+                ticket_type = uuid.UUID(type_id)
+            except ValueError:
+                raise ValidationError("That ticket type could not be found.") from None
+            quantity = _quantity(value, least=0)
+            if quantity:
+                items.append({"ticket_type": ticket_type, "quantity": quantity})
+        if not items:
+            raise ValidationError("Choose at least 1 ticket.")
+        return items
+
+    def chosen(self) -> list[tuple[str, str]]:
+        """The ``ticket_type`` and ``quantity`` pairs as sent, to show them again."""
+        return list(
+            zip(self.data.getlist("ticket_type"), self.data.getlist("quantity"), strict=False)
+        )
 
 
 class WaitlistJoinForm(forms.Form):
-    """The sold-out event page's form: which event and how many tickets to wait for."""
+    """The sold-out event page's form: which event, which ticket type (needed
+    when the event has several) and how many tickets to wait for."""
 
     event = forms.UUIDField(error_messages={"invalid": "That event could not be found."})
+    ticket_type = forms.UUIDField(
+        required=False, error_messages={"invalid": "That ticket type could not be found."}
+    )
     quantity = forms.IntegerField(
         min_value=1,
         max_value=MAX_QUANTITY,

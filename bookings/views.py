@@ -1,8 +1,8 @@
 """Booking pages: book from the event page, my bookings, one booking (pay,
 cancel, tickets) and its calendar file; joining and leaving a waiting list;
 my notifications. Every change goes through ``bookings.services`` (and
-``bookings.waitlist``, ``bookings.notifications``); their errors come back as
-messages or form errors."""
+``bookings.notifications``); their errors come back as messages or form
+errors."""
 
 import datetime as dt
 from functools import wraps
@@ -11,7 +11,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.db.models import Prefetch
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,12 +20,16 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from bookings import notifications, selectors, services, waitlist
+from bookings import notifications, selectors, services
 from bookings.calendar import booking_ics, ics_filename
 from bookings.forms import PayForm, ReserveForm, WaitlistJoinForm
-from bookings.models import Booking, BookingStatus, PaymentStatus, WaitlistStatus
+from bookings.models import Booking, BookingItem, BookingStatus, PaymentStatus, WaitlistStatus
+from events.models import TicketType
 from nuvio.decorators import session_or_token_required
-from nuvio.errors import Invalid, NuvioError, PaymentDeclined
+from nuvio.errors import Invalid, NuvioError, PaymentDeclined, PromoInvalid
+
+# A booking's items as the event page lists their types.
+ITEM_ORDER = ["ticket_type__position", "ticket_type__price", "ticket_type__name"]
 
 # Payment failures that belong next to the card field; any other error is
 # about the booking itself and is shown above the page.
@@ -62,7 +67,8 @@ def _back_to_event(request, form):
     if event_id is None:
         messages.error(request, "That event could not be found.")
         return redirect("home")
-    messages.error(request, " ".join(form.errors["quantity"]))
+    for errors in form.errors.values():
+        messages.error(request, " ".join(errors))
     return redirect("event-detail", event_id=event_id)
 
 
@@ -74,8 +80,15 @@ def _own_booking_or_404(request, booking_id) -> Booking:
     """The requester's booking with what its page shows; anyone else's is a 404."""
     queryset = (
         Booking.objects.filter(user=request.user)
-        .select_related("event")
-        .prefetch_related("tickets", "payments", "refunds")
+        .select_related("event", "promo_code")
+        .prefetch_related(
+            Prefetch(
+                "items", BookingItem.objects.select_related("ticket_type").order_by(*ITEM_ORDER)
+            ),
+            "tickets",
+            "payments",
+            "refunds",
+        )
     )
     return get_object_or_404(queryset, pk=booking_id)
 
@@ -87,6 +100,49 @@ def _money(amount, currency: str) -> str:
 # --- book --------------------------------------------------------------------
 
 
+def _event_page_as_sent(event_id, form: ReserveForm) -> str:
+    """The event page with the promo code and quantities the booking form
+    sent, so that it shows them again (and why the code was refused)."""
+    query = QueryDict(mutable=True)
+    if form.cleaned_data.get("promo_code"):
+        query["promo_code"] = form.cleaned_data["promo_code"]
+    for ticket_type, quantity in form.chosen():
+        query.appendlist("ticket_type", ticket_type)
+        query.appendlist("quantity", quantity)
+    url = reverse("event-detail", args=[event_id])
+    return f"{url}?{query.urlencode()}" if query else url
+
+
+def _reserve_problem(exc: NuvioError, form: ReserveForm) -> str | None:
+    """What went wrong with a booking, in plain words naming the ticket type
+    it is about; None for a refused promo code, which the event page shows
+    next to its field."""
+    if isinstance(exc, PromoInvalid):
+        return None
+    sent = [str(item["ticket_type"]) for item in form.cleaned_data.get("items") or []]
+    about = exc.details.get("ticket_type")
+    wanted = {*sent, str(about)} if about else set(sent)
+    names = {
+        str(pk): name
+        for pk, name in TicketType.objects.filter(pk__in=wanted).values_list("pk", "name")
+    }
+    if about and str(about) in names:
+        name = names[str(about)]
+        return exc.message if name in exc.message else f"{name}: {exc.message}"
+    per_item = exc.details.get("items")
+    if isinstance(per_item, list):
+        # Field errors by item, in the order sent: name each item's type.
+        problems = [
+            f"{names.get(type_id, 'Tickets')}: "
+            + " ".join(str(error) for field in errors.values() for error in field)
+            for type_id, errors in zip(sent, per_item, strict=False)
+            if isinstance(errors, dict) and errors
+        ]
+        if problems:
+            return " ".join(problems)
+    return exc.message
+
+
 @require_POST
 @_login_then(_event_page_of_post)
 def booking_new(request):
@@ -96,14 +152,21 @@ def booking_new(request):
 
     event_id = form.cleaned_data["event"]
     try:
-        booking = services.booking_reserve(
-            user=request.user, event_id=event_id, quantity=form.cleaned_data["quantity"]
+        booking, _ = services.booking_reserve(
+            user=request.user,
+            event_id=event_id,
+            items=form.cleaned_data["items"],
+            quantity=form.cleaned_data["quantity"],
+            promo_code=form.cleaned_data["promo_code"] or None,
         )
     except NuvioError as exc:
-        messages.error(request, exc.message)
         if "event" in exc.details:  # no such event (or one this person cannot see)
+            messages.error(request, exc.message)
             return redirect("home")
-        return redirect("event-detail", event_id=event_id)
+        problem = _reserve_problem(exc, form)
+        if problem:
+            messages.error(request, problem)
+        return redirect(_event_page_as_sent(event_id, form))
     messages.success(
         request,
         f"{booking.quantity} ticket{'s' if booking.quantity != 1 else ''} held for you. "
@@ -131,7 +194,7 @@ def booking_list(request):
     )
     for booking in bookings:
         booking.shown_status = booking.effective_status(now)
-    entries = list(waitlist.waitlist_for_user(user=request.user, active_only=True))
+    entries = list(selectors.waitlist_for_user(user=request.user, active_only=True))
     for entry in entries:
         offer = entry.offered_booking
         entry.seconds_left = (
@@ -187,14 +250,16 @@ def booking_detail(request, booking_id):
 @never_cache
 def booking_pay(request, booking_id):
     booking = _own_booking_or_404(request, booking_id)
+    free = booking.total_price == 0
     form = PayForm(request.POST)
-    if not form.is_valid():
+    if not free and not form.is_valid():
         return _render_detail(request, booking, pay_form=form)
     try:
         services.booking_pay(
             user=request.user,
             booking_id=booking.pk,
-            card_number=form.cleaned_data["card_number"],
+            # A free booking is confirmed with no card (its form has no field).
+            card_number=None if free else form.cleaned_data["card_number"],
         )
     except CARD_ERRORS as exc:
         problems = exc.details.get("card_number") or [exc.message]
@@ -206,7 +271,10 @@ def booking_pay(request, booking_id):
         # or cancelled meanwhile: the page as it is now, with what happened on top.
         booking = _own_booking_or_404(request, booking_id)
         return _render_detail(request, booking, page_error=exc.message)
-    messages.success(request, "Payment received. Your tickets are below.")
+    if free:
+        messages.success(request, "Your booking is confirmed. Your tickets are below.")
+    else:
+        messages.success(request, "Payment received. Your tickets are below.")
     return redirect("bookings:detail", booking_id=booking.pk)
 
 
@@ -271,8 +339,11 @@ def waitlist_join(request):
         return _back_to_event(request, form)
     event_id = form.cleaned_data["event"]
     try:
-        entry = waitlist.waitlist_join(
-            user=request.user, event_id=event_id, quantity=form.cleaned_data["quantity"]
+        entry = services.waitlist_join(
+            user=request.user,
+            event_id=event_id,
+            quantity=form.cleaned_data["quantity"],
+            ticket_type_id=form.cleaned_data["ticket_type"],
         )
     except NuvioError as exc:
         if exc.status == 404:
@@ -293,7 +364,7 @@ def waitlist_join(request):
 @_login_then(lambda request, **kwargs: reverse("bookings:list"))
 def waitlist_leave(request, entry_id):
     try:
-        entry = waitlist.waitlist_leave(user=request.user, entry_id=entry_id)
+        entry = services.waitlist_leave(user=request.user, entry_id=entry_id)
     except NuvioError as exc:
         if exc.status == 404:
             raise Http404("No such waiting list entry.") from exc

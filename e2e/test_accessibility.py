@@ -44,11 +44,11 @@ def test_main_pages_have_no_serious_accessibility_violations(browse, artifacts_d
     fan = make_user("fan@example.com", "First Fan")
     services.booking_pay(
         user=fan,
-        booking_id=services.booking_reserve(user=fan, event_id=sold_out.pk, quantity=1).pk,
+        booking_id=services.booking_reserve(user=fan, event_id=sold_out.pk, quantity=1)[0].pk,
         card_number=GOOD_CARD,
     )
-    held = services.booking_reserve(user=customer, event_id=event.pk, quantity=1)
-    paid = services.booking_reserve(user=customer, event_id=event.pk, quantity=2)
+    held, _ = services.booking_reserve(user=customer, event_id=event.pk, quantity=1)
+    paid, _ = services.booking_reserve(user=customer, event_id=event.pk, quantity=2)
     services.booking_pay(user=customer, booking_id=paid.pk, card_number=GOOD_CARD)
     staff_user = make_user("staff@example.com", "Stella Staff", is_staff=True)
     code = Ticket.objects.filter(booking=paid).values_list("code", flat=True).first()

@@ -61,7 +61,7 @@ def test_redoc_renders_the_reference_and_searches_it(browse):
 def test_staff_pages_with_charts_camera_admin_and_the_browsable_api(browse):
     event = make_event(name="Tabla Workshop", city="Kolkata", capacity=20, price=Decimal("300"))
     buyer = make_user("buyer@example.com", "Bina Buyer")
-    paid = services.booking_reserve(user=buyer, event_id=event.pk, quantity=1)
+    paid, _ = services.booking_reserve(user=buyer, event_id=event.pk, quantity=1)
     services.booking_pay(user=buyer, booking_id=paid.pk, card_number=GOOD_CARD)
     make_user("staff@example.com", "Sam Staff", is_staff=True, is_superuser=True)
 
@@ -106,7 +106,7 @@ def test_staff_pages_with_charts_camera_admin_and_the_browsable_api(browse):
 def test_printing_tickets_opens_the_print_dialog(browse):
     event = make_event(name="Ghazal Evening", city="Hyderabad")
     customer = make_user("asha@example.com", "Asha Verma")
-    paid = services.booking_reserve(user=customer, event_id=event.pk, quantity=1)
+    paid, _ = services.booking_reserve(user=customer, event_id=event.pk, quantity=1)
     services.booking_pay(user=customer, booking_id=paid.pk, card_number=GOOD_CARD)
     code = Ticket.objects.get(booking=paid).code
 

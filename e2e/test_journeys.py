@@ -1,7 +1,8 @@
 """The user journeys, clicked through in a real browser (Chromium).
 
 A customer signs up, searches, books, pays (a declined card, then a good one),
-gets tickets with QR codes, and cancels with a refund; a sold-out event offers
+gets tickets with QR codes, and cancels with a refund; another books two
+ticket types with a promo code that unlocks a hidden one; a sold-out event offers
 its waiting list; staff read the dashboard's charts and check a ticket in
 twice at the door. Screenshots of every step: ``artifacts/e2e/``.
 """
@@ -25,9 +26,10 @@ from e2e.helpers import (
     log_in,
     make_user,
 )
-from events.tests.factories import make_event
+from events.tests.factories import make_event, make_promo_code, make_ticket_type
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+TIMES = "\u00d7"  # as the booking page writes it
 
 
 def test_customer_signs_up_books_pays_and_cancels_with_a_refund(browse):
@@ -123,10 +125,93 @@ def test_customer_signs_up_books_pays_and_cancels_with_a_refund(browse):
     assert booking.refunds.get().amount == Decimal("998.00")
 
 
+def test_customer_books_two_ticket_types_with_a_promo_code(browse):
+    event = make_event(
+        name="Kochi Biennale Nights",
+        city="Kochi",
+        price=Decimal("500.00"),
+        capacity=100,
+        max_tickets_per_user=6,
+        general_admission=False,
+    )
+    standard = make_ticket_type(event, name="Standard", price=Decimal("500.00"), position=1)
+    make_ticket_type(event, name="VIP", price=Decimal("1500.00"), quota=10, position=2)
+    backstage = make_ticket_type(
+        event, name="Backstage", price=Decimal("2000.00"), quota=4, hidden=True, position=3
+    )
+    make_promo_code(event, code="FRIENDS", discount_percent=10, unlocks=[backstage])
+    make_user("meera@example.com", "Meera Nair")
+
+    person = browse("journey-ticket-types")
+    page = person.page
+    log_in(person, "meera@example.com")
+    person.goto(f"/events/{event.pk}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Kochi Biennale Nights")
+    expect(page.locator(".ticket-type")).to_have_count(2)  # the hidden type is not shown
+    expect(page.get_by_text("Backstage")).to_have_count(0)
+
+    # Two Standard tickets: the live total comes from the quote, nothing is held.
+    page.get_by_label("Number of Standard tickets").select_option("2")
+    total = page.locator("#book-total")
+    expect(total).to_have_text("Total: INR 1000.00")
+    person.shot("01-two-standard")
+
+    # A wrong code: said next to the field, what was typed and chosen stays.
+    page.get_by_label("Promo code").fill("FRIEND")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("#id_promo_code_errors")).to_have_text(
+        "There is no such promo code for this event."
+    )
+    expect(page.get_by_label("Promo code")).to_have_value("FRIEND")
+    expect(page.get_by_label("Number of Standard tickets")).to_have_value("2")
+    person.shot("02-unknown-code")
+
+    # The right code: the hidden type appears and the prices drop by 10 %.
+    page.get_by_label("Promo code").fill("friends")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("#promo-applied")).to_contain_text("FRIENDS")
+    expect(page.locator(".ticket-type")).to_have_count(3)
+    backstage_row = page.locator(f'.ticket-type[data-ticket-type="{backstage.pk}"]')
+    expect(backstage_row).to_contain_text("With your code")
+    expect(backstage_row.locator("ins")).to_contain_text("1800.00 INR")
+    expect(page.get_by_label("Number of Standard tickets")).to_have_value("2")
+    expect(total).to_have_text("Total: INR 900.00 (INR 1000.00 less INR 100.00 with your code)")
+    page.get_by_label("Number of Backstage tickets").select_option("1")
+    expect(total).to_have_text("Total: INR 2700.00 (INR 3000.00 less INR 300.00 with your code)")
+    person.shot("03-code-applied")
+    assert not Booking.objects.exists()
+
+    # Book: the booking page lists the items and the discount.
+    page.get_by_role("button", name="Book").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Complete your booking")
+    items = page.locator(".booking-item")
+    expect(items).to_have_count(2)
+    expect(page.locator("#booking-items")).to_contain_text(
+        f"2 {TIMES} Standard at INR 500.00, less INR 50.00 each"
+    )
+    expect(page.locator("#booking-items")).to_contain_text(
+        f"1 {TIMES} Backstage at INR 2000.00, less INR 200.00 each"
+    )
+    expect(page.locator("#booking-discount")).to_contain_text("INR 300.00 with the code FRIENDS")
+    person.shot("04-hold-with-items")
+
+    page.get_by_label("Card number").fill(GOOD_CARD)
+    page.get_by_role("button", name="Pay INR 2700.00").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("You're going!")
+    expect(page.locator("li.ticket")).to_have_count(3)
+    person.shot("05-paid")
+    booking = Booking.objects.get()
+    assert booking.status == BookingStatus.CONFIRMED
+    assert booking.total_price == Decimal("2700.00")
+    assert sorted((i.ticket_type_id, i.quantity) for i in booking.items.all()) == sorted(
+        [(standard.pk, 2), (backstage.pk, 1)]
+    )
+
+
 def test_sold_out_event_offers_the_waiting_list(browse):
     event = make_event(name="Arijit Live", city="Mumbai", capacity=2, max_tickets_per_user=2)
     fan = make_user("fan@example.com", "Early Fan")
-    held = services.booking_reserve(user=fan, event_id=event.pk, quantity=2)
+    held, _ = services.booking_reserve(user=fan, event_id=event.pk, quantity=2)
     services.booking_pay(user=fan, booking_id=held.pk, card_number=GOOD_CARD)
     make_user("late@example.com", "Late Comer")
 
@@ -155,9 +240,9 @@ def test_staff_see_the_dashboard_charts_and_check_a_ticket_in_twice(browse):
     event = make_event(name="Sunburn Goa", city="Goa", capacity=40, price=Decimal("1500.00"))
     other = make_event(name="Comedy Night", city="Delhi", capacity=20, category="comedy")
     buyer = make_user("buyer@example.com", "Ravi Buyer")
-    held = services.booking_reserve(user=buyer, event_id=event.pk, quantity=2)
+    held, _ = services.booking_reserve(user=buyer, event_id=event.pk, quantity=2)
     services.booking_pay(user=buyer, booking_id=held.pk, card_number=GOOD_CARD)
-    gone = services.booking_reserve(user=buyer, event_id=other.pk, quantity=1)
+    gone, _ = services.booking_reserve(user=buyer, event_id=other.pk, quantity=1)
     services.booking_pay(user=buyer, booking_id=gone.pk, card_number=GOOD_CARD)
     services.booking_cancel(user=buyer, booking_id=gone.pk)
     services.booking_reserve(user=buyer, event_id=other.pk, quantity=1)

@@ -1,6 +1,7 @@
-"""Staff admin for events. Every write goes through ``events.services``: the
-form repeats the services' rules only so that errors show next to the fields;
-the services re-check them under the row lock."""
+"""Staff admin for events, with their ticket types and promo codes as inlines.
+Every write goes through ``events.services``: the forms repeat the services'
+rules only so that errors show next to the fields; the services re-check
+them under the row lock."""
 
 import re
 
@@ -8,12 +9,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.forms.formsets import DELETION_FIELD_NAME
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 from django.utils.translation import ngettext
 
 from events import services
-from events.models import Event, EventStatus
+from events.models import Event, EventStatus, PromoCode, TicketType
 from nuvio.errors import NuvioError
 
 # (minimum, maximum) of the numeric fields, as in API.md; the database
@@ -24,6 +26,28 @@ _LIMITS = {
     "price": (0, None),
 }
 _CANCEL_HINT = "Cancel an event with its cancel action, which refunds every booking."
+
+# The fields staff edit, in the order the forms show them.
+TYPE_COLUMNS = [
+    "name",
+    "description",
+    "price",
+    "quota",
+    "sale_starts_at",
+    "sale_ends_at",
+    "max_per_booking",
+    "hidden",
+    "position",
+]
+CODE_COLUMNS = [
+    "code",
+    "discount_percent",
+    "discount_amount",
+    "max_uses",
+    "valid_from",
+    "valid_until",
+    "active",
+]
 
 
 class EventAdminForm(forms.ModelForm):
@@ -42,6 +66,11 @@ class EventAdminForm(forms.ModelForm):
             if high is not None:
                 field.validators.append(MaxValueValidator(high))
                 field.widget.attrs["max"] = high
+        if "price" in self.fields:
+            self.fields["price"].help_text = (
+                "The lowest price of its public ticket types. A new event without "
+                "ticket types below sells one, General admission, at this price."
+            )
 
     def clean_currency(self) -> str:
         currency = self.cleaned_data["currency"].strip().upper()
@@ -69,6 +98,13 @@ class EventAdminForm(forms.ModelForm):
                 self.add_error(
                     "capacity", f"Must be at least {event.tickets_taken} (tickets taken)."
                 )
+            price = cleaned.get("price")
+            if price is not None and price != event.price and event.ticket_types.count() > 1:
+                self.add_error(
+                    "price",
+                    "This event sells several ticket types: change their prices below "
+                    "(the event's price is the lowest of its public types).",
+                )
             if (
                 status == EventStatus.DRAFT
                 and event.status == EventStatus.PUBLISHED
@@ -78,6 +114,299 @@ class EventAdminForm(forms.ModelForm):
                     "status", "Tickets are held or sold for this event: it cannot go back to draft."
                 )
         return cleaned
+
+
+# --- ticket types and promo codes ----------------------------------------------
+
+
+def _copy_saved(obj, saved) -> None:
+    """The admin goes on with ``obj`` (history entry, redirect): make it the
+    row a service saved."""
+    for field in type(saved)._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+
+
+def _rows_to_save(formset) -> list:
+    """The inline's rows that add or change something (not deleted ones)."""
+    deleted = set(map(id, formset.deleted_forms))
+    return [
+        row
+        for row in formset.forms
+        if id(row) not in deleted and row.has_changed() and hasattr(row, "cleaned_data")
+    ]
+
+
+def _fields_of(row, fields) -> dict:
+    return {name: row.cleaned_data[name] for name in fields if name in row.cleaned_data}
+
+
+def _limit(field, low, high=None) -> None:
+    field.validators.append(MinValueValidator(low))
+    field.widget.attrs["min"] = low
+    if high is not None:
+        field.validators.append(MaxValueValidator(high))
+        field.widget.attrs["max"] = high
+
+
+class TicketTypeForm(forms.ModelForm):
+    """A ticket type, inline on its event or on its own page, with the rules
+    of API.md next to the fields: a unique name in the event, a price of 0 or
+    more, a quota from the tickets already held or sold up to the event's
+    capacity, a sale window in order."""
+
+    class Meta:
+        model = TicketType
+        fields = ["event", *TYPE_COLUMNS]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2, "cols": 30})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _limit(self.fields["price"], 0)
+        _limit(self.fields["quota"], 1)
+        _limit(self.fields["max_per_booking"], 1, 100)
+
+    def _event(self) -> Event | None:
+        event = self.cleaned_data.get("event") if "event" in self.cleaned_data else None
+        if event is None and self.instance.event_id is not None:
+            event = self.instance.event
+        return event
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise ValidationError("Give the ticket type a name.")
+        return name
+
+    def clean(self):
+        cleaned = super().clean()
+        event = self._event()
+        taken = self.instance.tickets_taken if self.instance.pk else 0
+        quota = cleaned.get("quota")
+        if quota is not None:
+            if quota < taken:
+                self.add_error("quota", f"Must be at least {taken} (tickets held or sold).")
+            elif event is not None and event.capacity and quota > event.capacity:
+                self.add_error("quota", f"Must be at most the event's capacity ({event.capacity}).")
+        starts, ends = cleaned.get("sale_starts_at"), cleaned.get("sale_ends_at")
+        if starts and ends and ends <= starts:
+            self.add_error("sale_ends_at", "Must be after the start of the sale.")
+        name = cleaned.get("name")
+        if name and event is not None and event.pk and not event._state.adding:
+            others = TicketType.objects.filter(event=event, name=name).exclude(pk=self.instance.pk)
+            if others.exists():
+                self.add_error("name", f"This event already has a ticket type named {name!r}.")
+        return cleaned
+
+
+class PromoCodeForm(forms.ModelForm):
+    """A promo code, inline on its event or on its own page: 3 to 40 letters,
+    digits, ``_`` or ``-``, unique in the event whatever the case; exactly one
+    of a percentage (0 to 100) and an amount per ticket; ``max_uses`` not below
+    the tickets that used it; a validity window in order."""
+
+    class Meta:
+        model = PromoCode
+        fields = ["event", *CODE_COLUMNS, "ticket_types", "unlocks"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _limit(self.fields["discount_percent"], 0, 100)
+        _limit(self.fields["discount_amount"], 0)
+        _limit(self.fields["max_uses"], 0)
+        for name in ("ticket_types", "unlocks"):
+            field = self.fields.get(name)
+            if field is not None and self.instance.event_id is not None:
+                field.queryset = TicketType.objects.filter(event_id=self.instance.event_id)
+
+    def _event(self) -> Event | None:
+        event = self.cleaned_data.get("event") if "event" in self.cleaned_data else None
+        if event is None and self.instance.event_id is not None:
+            event = self.instance.event
+        return event
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"].strip()
+        if not services.CODE_PATTERN.fullmatch(code):
+            raise ValidationError(
+                "Use 3 to 40 characters: letters, digits, underscores and hyphens."
+            )
+        return code
+
+    def clean(self):
+        cleaned = super().clean()
+        percent, amount = cleaned.get("discount_percent"), cleaned.get("discount_amount")
+        if percent is not None and amount is not None:
+            self.add_error(
+                "discount_amount", "Give a percentage or an amount per ticket, not both."
+            )
+        elif (
+            percent is None
+            and amount is None
+            and not self.has_error("discount_percent")
+            and not self.has_error("discount_amount")
+        ):
+            self.add_error(
+                "discount_percent",
+                "Give a percentage or an amount per ticket (0 for a code that only "
+                "unlocks hidden types).",
+            )
+        uses = self.instance.uses if self.instance.pk else 0
+        max_uses = cleaned.get("max_uses")
+        if max_uses is not None and max_uses < uses:
+            self.add_error("max_uses", f"Must be at least {uses} (tickets that used it).")
+        valid_from, valid_until = cleaned.get("valid_from"), cleaned.get("valid_until")
+        if valid_from and valid_until and valid_until <= valid_from:
+            self.add_error("valid_until", "Must be after the start of the validity.")
+        event = self._event()
+        code = cleaned.get("code")
+        if code and event is not None and event.pk and not event._state.adding:
+            same = PromoCode.objects.filter(event=event, code__iexact=code).exclude(
+                pk=self.instance.pk
+            )
+            if same.exists():
+                self.add_error(
+                    "code", f"This event already has the code {code!r} (codes ignore case)."
+                )
+        for name in ("ticket_types", "unlocks"):
+            chosen = cleaned.get(name)
+            if event is not None and chosen and any(t.event_id != event.pk for t in chosen):
+                self.add_error(name, "Choose ticket types of this code's event.")
+        # Checked when chosen: a type unlocked once and made public since blocks nothing.
+        public = sorted(t.name for t in cleaned.get("unlocks") or [] if not t.hidden)
+        if public and "unlocks" in self.changed_data and not self.has_error("unlocks"):
+            self.add_error(
+                "unlocks", f"A code unlocks hidden types only; not hidden: {', '.join(public)}."
+            )
+        return cleaned
+
+    def validate_unique(self):
+        if self.has_error("code"):
+            return  # already said next to the field, in plain words
+        super().validate_unique()
+
+
+class _ServicesInlineFormSet(forms.BaseInlineFormSet):
+    """An inline whose rows two at a time must also be told apart (the
+    database's unique rules, checked before anything is written)."""
+
+    def clean(self):
+        super().clean()
+        seen: dict[str, forms.ModelForm] = {}
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or self._should_delete_form(form):
+                continue
+            key = self.unique_key(form.cleaned_data)
+            if not key:
+                continue
+            if key in seen:
+                form.add_error(self.unique_field, self.duplicate_message(form.cleaned_data))
+            seen[key] = form
+
+
+class TicketTypeInlineFormSet(_ServicesInlineFormSet):
+    unique_field = "name"
+
+    def clean(self):
+        super().clean()
+        deleted = [form.instance.pk for form in self.deleted_forms if form.instance.pk]
+        if not deleted or self.instance._state.adding:
+            return
+        added = [
+            form
+            for form in self.forms
+            if form.instance._state.adding
+            and form.has_changed()
+            and not self._should_delete_form(form)
+        ]
+        kept = TicketType.objects.filter(event=self.instance).exclude(pk__in=deleted)
+        if not added and not kept.exists():
+            raise ValidationError("An event sells at least one ticket type: keep one.")
+
+    @staticmethod
+    def unique_key(data) -> str | None:
+        return data.get("name")
+
+    @staticmethod
+    def duplicate_message(data) -> str:
+        return f"Two ticket types are named {data['name']!r}."
+
+    @staticmethod
+    def undeletable(ticket_type: TicketType) -> str | None:
+        if (
+            ticket_type.tickets_taken
+            or ticket_type.booking_items.exists()
+            or ticket_type.waitlist_entries.exists()
+        ):
+            return (
+                f"{ticket_type.name} has bookings and cannot be deleted: hide it or end "
+                "its sale instead."
+            )
+        return None
+
+
+class PromoCodeInlineFormSet(_ServicesInlineFormSet):
+    unique_field = "code"
+
+    @staticmethod
+    def unique_key(data) -> str | None:
+        return (data.get("code") or "").upper() or None
+
+    @staticmethod
+    def duplicate_message(data) -> str:
+        return f"Two codes are {data['code']!r} apart from case: codes ignore case."
+
+    @staticmethod
+    def undeletable(promo: PromoCode) -> str | None:
+        if promo.uses > 0 or promo.bookings.exists():
+            return f"{promo.code} has been used and cannot be deleted: make it inactive instead."
+        return None
+
+
+class _ServicesInline(admin.TabularInline):
+    """A row whose deletion the services would refuse says why in plain words
+    (before the admin's own words about protected rows)."""
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        undeletable = formset.undeletable
+
+        class RowForm(formset.form):
+            def hand_clean_DELETE(self):
+                if self.cleaned_data.get(DELETION_FIELD_NAME) and not self.instance._state.adding:
+                    problem = undeletable(self.instance)
+                    if problem:
+                        raise ValidationError(problem)
+                super().hand_clean_DELETE()
+
+        formset.form = RowForm
+        return formset
+
+
+class TicketTypeInline(_ServicesInline):
+    model = TicketType
+    form = TicketTypeForm
+    formset = TicketTypeInlineFormSet
+    fields = [*TYPE_COLUMNS, "tickets_taken"]
+    readonly_fields = ["tickets_taken"]
+    extra = 0
+    show_change_link = True
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return 1 if obj is None else 0  # a new event: one row to fill (or leave for the price)
+
+
+class PromoCodeInline(_ServicesInline):
+    """The codes of the event; the types a code discounts or unlocks are chosen
+    on the code's own page (its "change" link)."""
+
+    model = PromoCode
+    form = PromoCodeForm
+    formset = PromoCodeInlineFormSet
+    fields = [*CODE_COLUMNS, "uses"]
+    readonly_fields = ["uses"]
+    extra = 0
+    show_change_link = True
 
 
 @admin.register(Event)
@@ -130,6 +459,7 @@ class EventAdmin(admin.ModelAdmin):
         ),
         ("Record", {"fields": ["created_by", "created_at", "updated_at"]}),
     ]
+    inlines = [TicketTypeInline, PromoCodeInline]
     actions = ["publish_selected", "unpublish_selected", "cancel_selected"]
 
     def get_queryset(self, request):
@@ -150,26 +480,83 @@ class EventAdmin(admin.ModelAdmin):
     # Saving and deleting ------------------------------------------------
 
     def save_model(self, request, obj, form, change):
-        if change:
-            data = {
-                name: form.cleaned_data[name]
-                for name in form.changed_data
-                if name in services.EDITABLE_FIELDS
-            }
-            if not data:
-                return
-            saved = services.event_update(actor=request.user, event_id=obj.pk, data=data)
-        else:
+        if not change:
+            return  # created in save_related, with the ticket types of its inline
+        data = {
+            name: form.cleaned_data[name]
+            for name in form.changed_data
+            if name in services.EDITABLE_FIELDS
+        }
+        if data:
+            _copy_saved(obj, services.event_update(actor=request.user, event_id=obj.pk, data=data))
+
+    def save_related(self, request, form, formsets, change):
+        if not change:
+            # A new event sells the ticket types of its inline, or, without
+            # any, one "General admission" at the form's price.
+            event = form.instance
             data = {
                 name: value
                 for name, value in form.cleaned_data.items()
                 if name in services.EDITABLE_FIELDS
             }
-            saved = services.event_create(actor=request.user, data=data)
-        # The admin goes on with ``obj`` (history entry, redirect): make it the saved row.
-        for field in Event._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(saved, field.attname))
-        obj._state.adding = False
+            types = [
+                _fields_of(row, TYPE_COLUMNS)
+                for formset in formsets
+                if formset.model is TicketType
+                for row in _rows_to_save(formset)
+            ]
+            if types:
+                data["ticket_types"] = types
+            _copy_saved(event, services.event_create(actor=request.user, data=data))
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def save_formset(self, request, form, formset, change):
+        """Each row through its service: the ticket-type services keep the
+        event's price (the lowest public price) up to date."""
+        if formset.model not in (TicketType, PromoCode):
+            super().save_formset(request, form, formset, change)
+            return
+        event = form.instance
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        if formset.model is TicketType and not change:  # made with the event
+            formset.new_objects = list(event.ticket_types.all())
+            return
+        deleted = [
+            row.instance
+            for row in formset.deleted_forms
+            if row.instance.pk is not None and not row.instance._state.adding
+        ]
+        rows = _rows_to_save(formset)
+        if not (deleted or rows):
+            return
+        if formset.model is TicketType:
+            create, update, delete = (
+                services.ticket_type_create,
+                services.ticket_type_update,
+                services.ticket_type_delete,
+            )
+            fields, key = TYPE_COLUMNS, "ticket_type_id"
+        else:
+            create, update, delete = (
+                services.promo_code_create,
+                services.promo_code_update,
+                services.promo_code_delete,
+            )
+            fields, key = CODE_COLUMNS, "promo_code_id"
+        for row in rows:
+            if row.instance._state.adding:
+                saved = create(actor=request.user, event_id=event.pk, data=_fields_of(row, fields))
+                formset.new_objects.append(saved)
+            else:
+                data = {name: row.cleaned_data[name] for name in row.changed_data if name in fields}
+                saved = update(actor=request.user, data=data, **{key: row.instance.pk})
+                formset.changed_objects.append((saved, list(data)))
+        # Deleted last: a type replaced by a new one is never the event's last.
+        for instance in deleted:
+            delete(actor=request.user, **{key: instance.pk})
+            formset.deleted_objects.append(instance)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
@@ -255,3 +642,128 @@ class EventAdmin(admin.ModelAdmin):
         if done:
             message = ngettext("%(verb)s %(count)d event.", "%(verb)s %(count)d events.", done)
             self.message_user(request, message % {"verb": verb, "count": done}, messages.SUCCESS)
+
+
+class _ThroughServicesAdmin(admin.ModelAdmin):
+    """A ticket type's or a promo code's own page: saved and deleted through
+    the services (``create``, ``update``, ``delete`` with the ``key`` of the
+    row), whose refusals come back as messages."""
+
+    editable: list[str]
+    key: str
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None:
+            return [*self.readonly_fields, "event"]  # it stays with its event
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        create, update, _ = self.services()
+        if change:
+            data = {name: form.cleaned_data[name] for name in form.changed_data}
+            data = {name: value for name, value in data.items() if name in self.editable}
+            saved = update(actor=request.user, data=data, **{self.key: obj.pk}) if data else obj
+        else:
+            data = {
+                name: value for name, value in form.cleaned_data.items() if name in self.editable
+            }
+            saved = create(actor=request.user, event_id=form.cleaned_data["event"].pk, data=data)
+        _copy_saved(obj, saved)
+
+    def save_related(self, request, form, formsets, change):
+        pass  # many-to-many fields go with the other fields, through the service
+
+    def delete_model(self, request, obj):
+        self.services()[2](actor=request.user, **{self.key: obj.pk})
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            try:
+                self.delete_model(request, obj)
+            except NuvioError as error:
+                self.message_user(request, f"{obj}: {error.message}", messages.ERROR)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except NuvioError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except NuvioError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+@admin.register(TicketType)
+class TicketTypeAdmin(_ThroughServicesAdmin):
+    form = TicketTypeForm
+    editable = TYPE_COLUMNS
+    key = "ticket_type_id"
+    list_display = [
+        "name",
+        "event",
+        "price",
+        "quota",
+        "tickets_taken",
+        "hidden",
+        "sale_starts_at",
+        "sale_ends_at",
+        "position",
+    ]
+    list_filter = ["hidden", ("event", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["event"]
+    search_fields = ["name", "event__name"]
+    readonly_fields = ["tickets_taken", "waitlist_waiting", "created_at", "updated_at"]
+    fields = ["event", *TYPE_COLUMNS, *readonly_fields]
+
+    @staticmethod
+    def services():
+        return (
+            services.ticket_type_create,
+            services.ticket_type_update,
+            services.ticket_type_delete,
+        )
+
+
+@admin.register(PromoCode)
+class PromoCodeAdmin(_ThroughServicesAdmin):
+    """A promo code with the ticket types it discounts and unlocks (chosen
+    among its event's types once it exists)."""
+
+    form = PromoCodeForm
+    editable = [*CODE_COLUMNS, "ticket_types", "unlocks"]
+    key = "promo_code_id"
+    list_display = [
+        "code",
+        "event",
+        "discount_percent",
+        "discount_amount",
+        "uses",
+        "max_uses",
+        "valid_from",
+        "valid_until",
+        "active",
+    ]
+    list_filter = ["active", ("event", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["event"]
+    search_fields = ["code", "event__name"]
+    readonly_fields = ["uses", "created_at", "updated_at"]
+    filter_horizontal = ["ticket_types", "unlocks"]
+
+    def get_fields(self, request, obj=None):
+        fields = ["event", *CODE_COLUMNS]
+        if obj is not None:  # the types to choose from are those of its event
+            fields += ["ticket_types", "unlocks"]
+        return [*fields, *self.readonly_fields]
+
+    @staticmethod
+    def services():
+        return (
+            services.promo_code_create,
+            services.promo_code_update,
+            services.promo_code_delete,
+        )

@@ -7,6 +7,7 @@ differs: labels, widgets and error messages in plain words.
 
 from django import forms
 
+from bookings.services.reserve import PROMO_MESSAGES
 from events.api.filters import ORDERINGS, EventFilter
 from events.models import Category, EventStatus
 from nuvio.forms import StyledFormMixin
@@ -101,3 +102,28 @@ class EventBrowseFilter(EventFilter):
 
     class Meta(EventFilter.Meta):
         form = EventBrowseForm
+
+
+class PromoCodeForm(StyledFormMixin, forms.Form):
+    """The event page's promo-code box, sent by GET: the page comes back with
+    the ticket types the code unlocks and its discounted prices."""
+
+    promo_code = forms.CharField(
+        label="Promo code",
+        max_length=40,
+        required=False,
+        # Longer than any code can be: no such code, in the words of the reserve.
+        error_messages={"max_length": PROMO_MESSAGES["unknown"]},
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+    )
+
+    def refuse(self, message: str) -> None:
+        """Say, next to the field, why the code typed cannot be used (after
+        validation: the page checks the code against the event)."""
+        self.add_error("promo_code", message)
+        attrs = self.fields["promo_code"].widget.attrs
+        attrs["class"] = f"{attrs.get('class', '')} is-invalid".strip()
+        attrs["aria-invalid"] = "true"
+        attrs["aria-describedby"] = "id_promo_code_errors"

@@ -1,15 +1,27 @@
 """Catalog pages: browse events with filters, and one event with its booking form."""
 
+import math
+import uuid
 from dataclasses import dataclass
 
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
-from bookings.waitlist import waitlist_entry_for
+from bookings.selectors import waitlist_entry_for
+from bookings.services import MAX_QUANTITY
+from bookings.services.reserve import PROMO_MESSAGES
 from events import cache as catalog_cache
-from events.forms import SHOWN_FIELDS, EventBrowseFilter
-from events.models import Event, EventStatus
+from events.forms import SHOWN_FIELDS, EventBrowseFilter, PromoCodeForm
+from events.models import Event, EventStatus, PromoCode, TicketType
+from events.selectors import (
+    promo_applies,
+    promo_code_find,
+    promo_unlocks,
+    ticket_types_lapsed,
+    ticket_types_on_offer,
+)
+from nuvio.throttling import ScopedThrottle
 
 PAGE_SIZE = 12
 # "Only N left" at or below this many tickets, or this share of the capacity.
@@ -99,23 +111,179 @@ def home(request):
     return render(request, "events/home.html", context)
 
 
+@dataclass
+class TicketRow:
+    """One ticket type as the event page offers it (``ticket_type`` annotated
+    by ``ticket_types_on_offer``)."""
+
+    ticket_type: TicketType
+    # on_sale, not_started, ended, sold_out, hidden (staff see the hidden
+    # types; only a code sells them) or closed (the event's booking is)
+    state: str
+    quantities: range  # what the quantity picker offers; empty: no picker
+    chosen: int  # preselected quantity
+    stock: Stock
+    unlocked: bool  # a hidden type the promo code applied makes sellable
+
+    @property
+    def discounted(self) -> bool:
+        return self.ticket_type.discounted_price != self.ticket_type.price
+
+
+def _chosen(query) -> dict[uuid.UUID, int]:
+    """Quantities per ticket type carried in the URL as ``ticket_type`` and
+    ``quantity`` pairs (back from a refused booking, or kept while applying a
+    promo code); anything malformed is ignored."""
+    chosen = {}
+    for type_id, quantity in zip(
+        query.getlist("ticket_type"), query.getlist("quantity"), strict=False
+    ):
+        try:
+            chosen[uuid.UUID(type_id)] = int(quantity)
+        except ValueError:
+            continue
+    return chosen
+
+
+def _promo_checked(request, form: PromoCodeForm, event: Event, now) -> PromoCode | None:
+    """The usable code typed into ``form`` (bound by a GET), or None; why it
+    cannot be used goes next to the field, in the words of the reserve.
+
+    Each code looked up counts against the ``write`` rate of its person (or
+    network), as the API's quote does: the answer tells whether a code
+    exists, so guessing codes here costs what guessing them there does."""
+    if not form.is_bound or not form.is_valid():
+        return None
+    code = form.cleaned_data["promo_code"].strip()
+    if not code:
+        return None
+    allowed, wait, _ = ScopedThrottle().check(request, "write")
+    if not allowed:
+        form.refuse(f"Too many codes tried. Please wait {math.ceil(wait)} seconds and try again.")
+        return None
+    promo = promo_code_find(event=event, code=code)
+    reason = "unknown" if promo is None else promo.closed_reason(now)
+    if reason:
+        form.refuse(PROMO_MESSAGES[reason])
+        return None
+    return promo
+
+
+def _row(
+    ticket_type: TicketType,
+    *,
+    event: Event,
+    promo: PromoCode | None,
+    bookable: bool,
+    simple: bool,
+    chosen: int,
+    now,
+) -> TicketRow:
+    """``simple``: the event's only type on offer, whose picker starts at 1."""
+    unlocked = ticket_type.hidden and promo_unlocks(promo, ticket_type)
+    if not bookable:
+        state = "closed"
+    elif ticket_type.hidden and not unlocked:
+        state = "hidden"
+    elif ticket_type.sale_starts_at and now < ticket_type.sale_starts_at:
+        state = "not_started"
+    elif ticket_type.sale_ends_at and now >= ticket_type.sale_ends_at:
+        state = "ended"
+    elif not ticket_type.on_sale:
+        state = "sold_out"
+    else:
+        state = "on_sale"
+    quantities = range(0)
+    if state == "on_sale":
+        most = min(
+            ticket_type.available,
+            event.max_tickets_per_user,
+            ticket_type.max_per_booking or MAX_QUANTITY,
+        )
+        quantities = range(1 if simple else 0, most + 1)
+    if chosen not in quantities:
+        chosen = quantities.start if quantities else 0
+    stock = Stock(left=ticket_type.available, capacity=ticket_type.quota or event.capacity)
+    return TicketRow(ticket_type, state, quantities, chosen, stock, unlocked)
+
+
+def _stock(event: Event, rows: list[TicketRow], now) -> Stock:
+    """What the page's badge says: the tickets of every type still on sale
+    (or yet to be), within the event's free capacity (lapsed holds count as
+    free, as everywhere)."""
+    if not rows:
+        return Stock(left=0, capacity=event.capacity)
+    lapsed = ticket_types_lapsed(event_id=event.pk, now=now)
+    event_free = event.capacity - event.tickets_taken + sum(lapsed.values())
+    sellable = sum(row.ticket_type.available for row in rows if row.state != "ended")
+    return Stock(left=max(min(event_free, sellable), 0), capacity=event.capacity)
+
+
+def _waitlist_context(request, event: Event, rows: list[TicketRow]) -> dict:
+    """The waiting list of the public types sold out in their sale window."""
+    waitable = [row.ticket_type for row in rows if row.state == "sold_out"]
+    waitable = [ticket_type for ticket_type in waitable if not ticket_type.hidden]
+    if not waitable:
+        return {}
+    most = event.max_tickets_per_user
+    if len(waitable) == 1 and waitable[0].max_per_booking:
+        most = min(most, waitable[0].max_per_booking)
+    return {
+        "waitlist_types": waitable,
+        "waitlist_entry": waitlist_entry_for(user=request.user, event=event),
+        "waitlist_quantities": range(1, most + 1),
+    }
+
+
 def event_detail(request, event_id):
+    """The event with its ticket types. A promo code (``?promo_code=``, sent
+    by the page's GET form) shows the hidden types it unlocks and its
+    discounted prices before anything is held; ``ticket_type``/``quantity``
+    pairs in the URL preselect quantities."""
     event = get_object_or_404(Event.objects.visible_to(request.user).with_available(), pk=event_id)
-    stock = Stock.of(event)
-    if event.waitlist_waiting:
-        # Tickets that came back are kept for the people waiting: sold out to anyone else.
-        stock = Stock(left=0, capacity=event.capacity)
-    closed_reason = event.booking_closed_reason()
-    bookable = not closed_reason and not stock.sold_out
-    quantities = range(1, min(event.max_tickets_per_user, stock.left) + 1) if bookable else []
+    now = timezone.now()
+    closed_reason = event.booking_closed_reason(now)
+
+    promo_form = PromoCodeForm(request.GET if "promo_code" in request.GET else None)
+    promo = _promo_checked(request, promo_form, event, now)
+    types = ticket_types_on_offer(event=event, user=request.user, promo=promo, now=now)
+    chosen = _chosen(request.GET)
+    if promo is not None:
+        if not any(promo_applies(promo, t) for t in types):
+            promo_form.refuse(PROMO_MESSAGES["not_applicable"])
+            promo = None
+        elif any(chosen.get(t.pk) for t in types) and not any(
+            promo_applies(promo, t) for t in types if chosen.get(t.pk)
+        ):
+            # Back from a booking the code did not apply to: say so where it was typed.
+            promo_form.refuse(PROMO_MESSAGES["not_applicable"])
+
+    simple = len(types) == 1
+    rows = [
+        _row(
+            t,
+            event=event,
+            promo=promo,
+            bookable=not closed_reason,
+            simple=simple,
+            chosen=chosen.get(t.pk, 0),
+            now=now,
+        )
+        for t in types
+    ]
     context = {
         "event": event,
-        "stock": stock,
+        "stock": _stock(event, rows, now),
         "closed_reason": closed_reason,
-        "bookable": bookable,
-        "quantities": quantities,
+        "bookable": not closed_reason and any(row.quantities for row in rows),
+        "rows": rows,
+        "simple": simple,
+        "from_price": len({t.price for t in types if not t.hidden}) > 1,
+        "promo_form": promo_form,
+        "promo": promo,
+        "offer_promo": promo_form.is_bound or event.promo_codes.exists(),
+        "sales_over": bool(rows) and all(row.state == "ended" for row in rows),
     }
-    if stock.sold_out and not closed_reason:
-        context["waitlist_entry"] = waitlist_entry_for(user=request.user, event=event)
-        context["waitlist_quantities"] = range(1, event.max_tickets_per_user + 1)
+    if not closed_reason:
+        context |= _waitlist_context(request, event, rows)
     return render(request, "events/detail.html", context)

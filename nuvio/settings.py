@@ -226,9 +226,15 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF, NONCE],
         "style-src": [SELF, NONCE],
-        # Style attributes: only the one that Django REST framework's browsable
-        # API puts on its buttons, by hash.
-        "style-src-attr": ["'unsafe-hashes'", _csp_hash("float: right; margin-right: 10px")],
+        # Style attributes: only those that Django REST framework's browsable
+        # API puts on its buttons and on the fieldset of a nested list (an
+        # event's ticket_types in its form), by hash.
+        "style-src-attr": [
+            "'unsafe-hashes'",
+            _csp_hash("float: right; margin-right: 10px"),
+            _csp_hash("border-bottom: 1px solid #e5e5e5"),
+            _csp_hash("border-bottom: 0"),
+        ],
         "img-src": [SELF, "data:"],
         "worker-src": [SELF, "blob:"],
         "object-src": [NONE],

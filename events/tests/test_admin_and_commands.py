@@ -123,6 +123,11 @@ def _form(**overrides) -> dict:
         "currency": "inr",
         "max_tickets_per_user": "4",
         "refund_tiers": "",
+        # The ticket-type and promo-code inlines, sent empty: nothing to change there.
+        "ticket_types-TOTAL_FORMS": "0",
+        "ticket_types-INITIAL_FORMS": "0",
+        "promo_codes-TOTAL_FORMS": "0",
+        "promo_codes-INITIAL_FORMS": "0",
     }
     data.update(overrides)
     return data
@@ -308,6 +313,11 @@ def test_import_creates_every_row_with_defaults(tmp_path):
     assert event.booking_enabled is True and event.created_by is None
     assert event.price == Decimal("250.00")
     assert Event.objects.get(name="Three").status == EventStatus.DRAFT
+    # Each sells one public "General admission" type at its price.
+    for event in Event.objects.all():
+        assert list(event.ticket_types.values_list("name", "price", "quota", "hidden")) == [
+            ("General admission", event.price, None, False)
+        ]
 
 
 def test_import_sample_file_is_valid(staff):

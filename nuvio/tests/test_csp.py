@@ -125,8 +125,8 @@ def assert_page_fits_the_policy(response, *, inline_styles: bool = False) -> dic
 @pytest.fixture
 def site(staff, customer, django_user_model):
     event = make_event(name="Kathak Evening", city="Jaipur", capacity=30)
-    held = services.booking_reserve(user=customer, event_id=event.pk, quantity=1)
-    paid = services.booking_reserve(user=customer, event_id=event.pk, quantity=2)
+    held, _ = services.booking_reserve(user=customer, event_id=event.pk, quantity=1)
+    paid, _ = services.booking_reserve(user=customer, event_id=event.pk, quantity=2)
     services.booking_pay(user=customer, booking_id=paid.pk, card_number=GOOD_CARD)
     admin = django_user_model.objects.create_superuser(
         email="admin@example.com", password="Tabla-Monsoon-2031!", name="Ada Admin"
