@@ -31,6 +31,13 @@ Definitions (also in the OpenAPI description, ``analytics.api.views``):
   by revenue; each with its own ``utilization`` (tickets sold / capacity).
 - ``daily``: one entry per day of the range, zeros included: bookings created
   that day, their tickets sold, their revenue, and how many are cancelled.
+- One event only, per ticket type and per promo code (``_sales_breakdown``),
+  from its booking items: a type's ``tickets_sold`` (confirmed now) and
+  ``revenue`` (what was charged for its items, ``quantity x (unit_price -
+  discount)``, of the bookings ever paid: confirmed, or cancelled after
+  payment; refunds are not taken off, as for ``revenue``); a code's ``uses``
+  (tickets of its bookings held, not lapsed, or confirmed) and
+  ``discount_total`` (``quantity x discount`` of its bookings ever paid).
 
 Money is a ``Decimal`` with two places; rates are floats in 0..1 rounded to 4
 places.
@@ -38,12 +45,13 @@ places.
 
 import datetime as dt
 import uuid
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import Func, IntegerField, Max, QuerySet, Sum
+from django.db.models import F, Func, IntegerField, Max, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -51,9 +59,9 @@ from analytics.cache import FIGURES_TTL_SECONDS, figures_key
 from analytics.models import DailyEventStats
 from analytics.services import FIGURES as ROLLUP_FIGURES
 from analytics.services import day_start, rollups_catch_up, utc_day
-from bookings.models import Booking
+from bookings.models import Booking, BookingItem, BookingStatus
 from events.cache import cached
-from events.models import Event
+from events.models import Event, PromoCode, TicketType
 from nuvio.errors import Invalid, NotFound
 
 DEFAULT_DAYS = 30
@@ -260,12 +268,84 @@ def waitlist_size(event: Event) -> int:
     return entry_model.objects.filter(event=event, status="waiting").count()
 
 
+def _sales_breakdown(event: Event, filters: Filters, now: dt.datetime) -> dict:
+    """``ticket_types`` and ``promo_codes`` of one event (see the module's
+    definitions), every type and code of the event listed, unsold ones with
+    zeros, in three queries whatever their number: the types, the codes, then
+    the event's items grouped by (type, code).
+
+    Read straight from the booking items rather than from roll-ups: one
+    event's items, about 0.1 s for an event with 50,000 bookings
+    (docs/design.md), cached with the other figures, and exact at the moment
+    of the computation, with no mark to wait for.
+    """
+    types = list(TicketType.objects.filter(event=event).only("id", "name", "quota"))
+    codes = list(PromoCode.objects.filter(event=event).only("id", "code"))
+    paid = Q(booking__confirmed_at__isnull=False)
+    live = Q(booking__status=BookingStatus.CONFIRMED) | Q(
+        booking__status=BookingStatus.HELD, booking__expires_at__gt=now
+    )
+    rows = (
+        BookingItem.objects.filter(
+            # By type too: the planner then reads only this event's items,
+            # through the items' type index, rather than every item.
+            ticket_type_id__in=[kind.pk for kind in types],
+            booking__event_id=event.pk,
+            booking__created_at__gte=day_start(filters.day_from),
+            booking__created_at__lt=day_start(filters.day_to + dt.timedelta(days=1)),
+        )
+        .order_by()
+        .values("ticket_type_id", "booking__promo_code_id")
+        .annotate(
+            sold=_sum_if("quantity", Q(booking__status=BookingStatus.CONFIRMED)),
+            live=_sum_if("quantity", live),
+            revenue=Sum(F("quantity") * (F("unit_price") - F("discount")), filter=paid),
+            discount_total=Sum(F("quantity") * F("discount"), filter=paid),
+        )
+    )
+    sold, revenue = Counter(), defaultdict(Decimal)
+    uses, discounts = Counter(), defaultdict(Decimal)
+    for row in rows:
+        kind, code = row["ticket_type_id"], row["booking__promo_code_id"]
+        sold[kind] += row["sold"]
+        revenue[kind] += row["revenue"] or 0
+        if code is not None:
+            uses[code] += row["live"]
+            discounts[code] += row["discount_total"] or 0
+    return {
+        "ticket_types": [
+            {
+                "id": kind.pk,
+                "name": kind.name,
+                "tickets_sold": sold[kind.pk],
+                "quota": kind.quota,
+                "revenue": money(revenue[kind.pk]),
+            }
+            for kind in types
+        ],
+        "promo_codes": [
+            {
+                "id": code.pk,
+                "code": code.code,
+                "uses": uses[code.pk],
+                "discount_total": money(discounts[code.pk]),
+            }
+            for code in codes
+        ],
+    }
+
+
+def _sum_if(field: str, condition: Q):
+    return Coalesce(Sum(field, filter=condition), 0, output_field=IntegerField())
+
+
 def analytics_event(
     *, event_id, day_from: dt.date, day_to: dt.date, now: dt.datetime | None = None
 ) -> dict:
     """The figures of ``GET /api/analytics/events/{id}/``: the summary's
     figures for one event, plus ``available`` (exact: lapsed holds count as
-    available, ``Event.objects.with_available``) and ``waitlist``. Raises
+    available, ``Event.objects.with_available``), ``waitlist`` and the sales
+    per ticket type and per promo code (``_sales_breakdown``). Raises
     ``NotFound`` for an unknown event."""
     now = now or timezone.now()
     event = Event.objects.with_available(now).filter(pk=event_id).first()
@@ -277,6 +357,7 @@ def analytics_event(
     figures["currency"] = event.currency
     figures["available"] = event.available
     figures["waitlist"] = waitlist_size(event)
+    figures.update(_sales_breakdown(event, filters, now))
     figures["event"] = {
         "id": event.pk,
         "name": event.name,

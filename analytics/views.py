@@ -16,7 +16,7 @@ from django.views.decorators.http import require_safe
 
 from analytics import selectors
 from analytics.forms import AnalyticsFilterForm, DashboardFilterForm, EventPageFilterForm
-from analytics.selectors import Filters
+from analytics.selectors import Filters, rate
 from nuvio.errors import NuvioError
 
 TABLE_ROWS = 20
@@ -73,6 +73,19 @@ def _chart_data(summary: dict, table: list[dict]) -> dict:
     }
 
 
+def _breakdown(figures: dict) -> dict:
+    """An event's sales per ticket type and promo code, each type with its
+    ``share`` (0..1) of the tickets sold, for ``_sales_breakdown.html``."""
+    sold = sum(row["tickets_sold"] for row in figures["ticket_types"])
+    return {
+        "ticket_types": [
+            {**row, "share": rate(row["tickets_sold"], sold)} for row in figures["ticket_types"]
+        ],
+        "promo_codes": figures["promo_codes"],
+        "currency": figures["currency"],
+    }
+
+
 @require_safe
 @never_cache
 @staff_required
@@ -99,6 +112,13 @@ def dashboard(request):
                 query_string=urlencode(filters.as_query()),
                 data=_chart_data(summary, shown),
             )
+            if filters.event_id:
+                # One event chosen: its sales per type and code, from the
+                # same cached figures as its own page and the API.
+                figures = selectors.event_cached(
+                    event_id=filters.event_id, day_from=filters.day_from, day_to=filters.day_to
+                )
+                context.update(breakdown=_breakdown(figures), event_id=filters.event_id)
     return render(request, "analytics/dashboard.html", context)
 
 
@@ -124,6 +144,7 @@ def event_page(request, event_id):
         ]
         context.update(
             figures=figures,
+            breakdown=_breakdown(figures),
             event=figures["event"],
             filters=filters,
             query_string=urlencode({**filters.as_query(), "event": str(event_id)}),

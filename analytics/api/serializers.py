@@ -58,8 +58,39 @@ class SummarySerializer(serializers.Serializer):
     daily = DailySerializer(many=True, help_text="Every day of the range, oldest first.")
 
 
+class TicketTypeFiguresSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    tickets_sold = serializers.IntegerField(help_text="Tickets of this type confirmed now.")
+    quota = serializers.IntegerField(
+        allow_null=True, help_text="The type's own quota; null: only the event's capacity."
+    )
+    revenue = serializers.DecimalField(
+        **MONEY,
+        help_text="Charged for its tickets after discounts, quantity x (unit price - discount), "
+        "by the bookings ever paid (refunds not taken off).",
+    )
+
+
+class PromoCodeFiguresSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    code = serializers.CharField()
+    uses = serializers.IntegerField(
+        help_text="Tickets of the bookings with this code that are held (not lapsed) or confirmed."
+    )
+    discount_total = serializers.DecimalField(
+        **MONEY, help_text="quantity x discount of the bookings with this code ever paid."
+    )
+
+
 class EventFiguresSerializer(SummarySerializer):
     available = serializers.IntegerField(
         help_text="Tickets a buyer could take now (lapsed holds count as available)."
     )
     waitlist = serializers.IntegerField(help_text="Entries waiting on the waiting list.")
+    ticket_types = TicketTypeFiguresSerializer(
+        many=True, help_text="Every ticket type of the event, in the order buyers see them."
+    )
+    promo_codes = PromoCodeFiguresSerializer(
+        many=True, help_text="Every promo code of the event, by code."
+    )

@@ -89,11 +89,20 @@ class AnalyticsEventView(APIView):
     throttle_scope = "read"
 
     @extend_schema(
-        summary="The same figures for one event, with its availability and waiting list",
+        summary="The same figures for one event, with its availability, waiting list, "
+        "and sales per ticket type and promo code",
         description=FIGURES_DESCRIPTION
         + "\n`available`: tickets a buyer could take now (exact; lapsed holds count as "
         "available). `waitlist`: entries waiting on the event's waiting list. "
-        "`currency` is the event's. Only `from` and `to` apply here.",
+        "`currency` is the event's. Only `from` and `to` apply here.\n\n"
+        "`ticket_types` lists every type of the event and `promo_codes` every code, "
+        "with the bookings created in the range: a type's `tickets_sold` (confirmed "
+        "now) and `revenue` (what its items cost after discounts, quantity x (unit "
+        "price - discount), in the bookings ever paid: confirmed, or cancelled after "
+        "payment; refunds are not taken off, as for `revenue`), `quota` (null: only "
+        "the event's capacity); a code's `uses` (tickets of its bookings held, not "
+        "lapsed, or confirmed) and `discount_total` (quantity x discount in its "
+        "bookings ever paid).",
         parameters=DATE_PARAMS,
         responses={200: EventFiguresSerializer},
     )

@@ -105,7 +105,7 @@ def test_summary_answers_the_hand_computed_figures(world, staff_api):
 def test_event_figures_have_the_summary_fields_plus_available_and_waitlist(world, staff_api):
     body = staff_api.get(event_url(world.alpha), WHOLE).json()
 
-    assert set(body) == SUMMARY_KEYS | {"available", "waitlist"}
+    assert set(body) == SUMMARY_KEYS | {"available", "waitlist", "ticket_types", "promo_codes"}
     assert (body["available"], body["waitlist"]) == (16, 0)
     assert body["bookings"] == {
         "total": 4,
@@ -296,8 +296,9 @@ def test_uncached_cost_does_not_grow_with_bookings(
     assert small == large
     # Summary: totals with top events, daily series, lapsed holds, and with
     # Redis the wait for a roll-up writer (nothing is marked). Per event: the
-    # event (with its availability), the same four, and its waiting list.
+    # event (with its availability), the same four, its waiting list, and its
+    # ticket types, promo codes and items grouped by (type, code).
     with django_assert_max_num_queries(4):
         staff_direct.get(SUMMARY, {**WHOLE, "category": "other"})
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(9):
         staff_direct.get(event_url(events[1]), WHOLE)
