@@ -43,7 +43,7 @@ def prepare(users: int, capacity: int, max_per_user: int) -> tuple[str, list[str
     from rest_framework.authtoken.models import Token
 
     from accounts.models import User
-    from events.models import Event
+    from events.models import Event, TicketType
 
     run = uuid.uuid4().hex[:8]
     password = make_password(None)
@@ -58,6 +58,7 @@ def prepare(users: int, capacity: int, max_per_user: int) -> tuple[str, list[str
         ends_at=starts + dt.timedelta(hours=3), capacity=capacity, price=Decimal("100.00"),
         status="published", max_tickets_per_user=max_per_user,
     )  # fmt: skip
+    TicketType.objects.create(event=event, name="General admission", price=event.price)
     return str(event.pk), [t.key for t in tokens]
 
 

@@ -200,7 +200,7 @@ def seed_users() -> list[str]:
 def make_event(name: str, capacity: int) -> str:
     from django.utils import timezone
 
-    from events.models import Event
+    from events.models import Event, TicketType
 
     starts = timezone.now() + dt.timedelta(days=30)
     event = Event.objects.create(
@@ -208,6 +208,7 @@ def make_event(name: str, capacity: int) -> str:
         ends_at=starts + dt.timedelta(hours=3), capacity=capacity, price=Decimal("100.00"),
         status="published", max_tickets_per_user=4,
     )  # fmt: skip
+    TicketType.objects.create(event=event, name="General admission", price=event.price)
     return str(event.pk)
 
 

@@ -8,7 +8,8 @@ What it does (see docs/performance.md for the figures of the latest run):
 
 1. Fresh PostgreSQL databases for Nuvio and for the baseline; Redis db 3 flushed.
 2. Data by bulk inserts (not HTTP): users with API tokens, a hot event, 1,000
-   spread events, sell-out events, and later a 100,000-event catalog.
+   spread events, sell-out events, a two-type event with a promo code, and
+   later a 100,000-event catalog.
 3. Nuvio's Procfile stack with production settings (gunicorn with the
    recommended sync workers, Celery worker and beat; throttles on — reads
    raised as an operator would behind a load balancer, the per-user write rate
@@ -17,8 +18,9 @@ What it does (see docs/performance.md for the figures of the latest run):
    under gunicorn with the same worker count.
 4. wrk drives each scenario, alternating Nuvio and baseline (A B A B ...),
    `--reps` times; pgbench runs the same booking transaction as the raw floor.
-5. After each write scenario: no response >= 500, holds <= capacity,
-   inventory clean. Results: bench/results.json and a printed table.
+5. After each write scenario: no response >= 500, every reserve answered 201
+   (none of them runs out of anything), holds <= capacity, inventory clean.
+   Results: bench/results.json and a printed table.
 """
 
 import argparse
@@ -52,10 +54,12 @@ SPREAD = 1_000
 CATALOG = 100_000
 SELLOUT_CAPACITY, SELLOUT_REQUESTS = 5_000, 20_000
 MEMORY_REQUESTS = 20_000
+MULTI_PROMO_CODE = "BENCH10"
 # What --only can pick: the A/B pairs and solo scenarios by name, and the
 # other steps by group (search also grows the catalog to CATALOG events).
 SCENARIOS = (
     "hot_reserve_32",
+    "multi_reserve_32",
     "hot_reserve_128",
     "spread_reserve_32",
     "list_cached",
@@ -146,6 +150,18 @@ def catalog_sql(first: int, last: int, status: str = "published") -> str:
     """
 
 
+# Every event sells at least one ticket type: the one "General admission" type
+# the API makes from a price, for the events the SQL above inserts.
+GENERAL_ADMISSION_SQL = """
+INSERT INTO events_tickettype (id, event_id, name, description, price, quota, tickets_taken,
+    waitlist_waiting, hidden, position, created_at, updated_at)
+SELECT md5('bench-type' || e.id)::uuid, e.id, 'General admission', '', e.price, NULL,
+       e.tickets_taken, e.waitlist_waiting, false, 0, now(), now()
+FROM events_event AS e
+WHERE NOT EXISTS (SELECT 1 FROM events_tickettype AS t WHERE t.event_id = e.id)
+"""
+
+
 def load_nuvio_data():
     """Users with tokens and the events the scenarios need; returns their ids."""
     import datetime as dt
@@ -157,7 +173,7 @@ def load_nuvio_data():
     from rest_framework.authtoken.models import Token
 
     from accounts.models import User
-    from events.models import Event
+    from events.models import Event, PromoCode, TicketType
 
     password = make_password(None)
     for start in range(0, USERS, 5000):
@@ -171,8 +187,8 @@ def load_nuvio_data():
     tokens = list(Token.objects.values_list("key", flat=True))
     starts = timezone.now() + dt.timedelta(days=60)
 
-    def event(name, capacity):
-        return Event.objects.create(
+    def event(name, capacity, type_name="General admission"):
+        event = Event.objects.create(
             name=name,
             venue_name="Bench Arena",
             city="Pune",
@@ -183,11 +199,20 @@ def load_nuvio_data():
             status="published",
             max_tickets_per_user=100,
         )
+        TicketType.objects.create(event=event, name=type_name, price=event.price)
+        return event
 
     hot = event("Hot Flash Sale", 1_000_000)
     sellouts = [event(f"Sell-out {i}", SELLOUT_CAPACITY) for i in range(4)]
+    # Two public types without quotas (the cheaper one at the event's
+    # from-price) and a percent code for both, never used up.
+    multi = event("Two-Tier Flash Sale", 1_000_000, type_name="Standard")
+    standard = multi.ticket_types.get()
+    vip = TicketType.objects.create(event=multi, name="VIP", price=Decimal("2499.00"), position=1)
+    PromoCode.objects.create(event=multi, code=MULTI_PROMO_CODE, discount_percent=10)
     with connection.cursor() as cursor:
         cursor.execute(catalog_sql(1, SPREAD))
+        cursor.execute(GENERAL_ADMISSION_SQL)
         cursor.execute("VACUUM ANALYZE events_event")
     spread = [
         str(e)
@@ -196,6 +221,8 @@ def load_nuvio_data():
     return {
         "tokens": tokens,
         "hot": str(hot.pk),
+        "multi": str(multi.pk),
+        "multi_types": [str(standard.pk), str(vip.pk)],
         "sellouts": [str(e.pk) for e in sellouts],
         "spread": spread,
     }
@@ -206,6 +233,7 @@ def load_catalog():
 
     with connection.cursor() as cursor:
         cursor.execute(catalog_sql(SPREAD + 1, CATALOG))
+        cursor.execute(GENERAL_ADMISSION_SQL)
     # VACUUM also merges the GIN index's pending list, as autovacuum would soon.
     connection.ensure_connection()
     with connection.cursor() as cursor:
@@ -474,8 +502,21 @@ def main() -> int:
     data = load_nuvio_data()
     files = {
         "tokens": write_lines("tokens", data["tokens"]),
-        "hot": write_lines("hot", [data["hot"]]),
-        "spread": write_lines("spread", data["spread"]),
+        "hot": write_lines("hot", [one_ticket(data["hot"])]),
+        "spread": write_lines("spread", [one_ticket(e) for e in data["spread"]]),
+        # One of each type, with the code: two items, a discount on each.
+        "multi": write_lines(
+            "multi",
+            [
+                json.dumps(
+                    {
+                        "event": data["multi"],
+                        "items": [{"ticket_type": t, "quantity": 1} for t in data["multi_types"]],
+                        "promo_code": MULTI_PROMO_CODE,
+                    }
+                )
+            ],
+        ),
         "baseline_hot": write_lines("baseline-hot", ["1"]),
         "baseline_spread": write_lines("baseline-spread", [str(i) for i in range(2, 1002)]),
         "list": write_lines("list", ["/api/events/"]),
@@ -501,10 +542,12 @@ def main() -> int:
         d, reps = args.duration, args.reps
         reserve = {"BENCH_TOKENS": files["tokens"]}
 
-        def nuvio_reserve(events_file, conns):
-            return wrk(
-                NUVIO_PORT, "reserve.lua", conns, d, {**reserve, "BENCH_EVENTS": events_file}
-            )
+        def nuvio_reserve(bodies_file, conns, tag="r"):
+            env = {**reserve, "BENCH_BODIES": bodies_file, "BENCH_TAG": tag}
+            run = wrk(NUVIO_PORT, "reserve.lua", conns, d, env)
+            # Capacity is never exhausted: every answer should be a new hold.
+            run["non_201"] = sum(n for code, n in run["statuses"].items() if code != "201")
+            return run
 
         def base_book(events_file, conns):
             return wrk(BASELINE_PORT, "baseline_book.lua", conns, d, {"BENCH_EVENTS": events_file})
@@ -513,39 +556,40 @@ def main() -> int:
             env = {"BENCH_PATHS": paths_file, **({"BENCH_NONCE": "1"} if nonce else {})}
             return wrk(port, "get.lua", conns, d, env)
 
-        pairs = {
-            "hot_reserve_32": (
-                lambda: nuvio_reserve(files["hot"], 32),
-                lambda: base_book(files["baseline_hot"], 32),
-            ),
-            "hot_reserve_128": (
-                lambda: nuvio_reserve(files["hot"], 128),
-                lambda: base_book(files["baseline_hot"], 128),
-            ),
-            "spread_reserve_32": (
-                lambda: nuvio_reserve(files["spread"], 32),
-                lambda: base_book(files["baseline_spread"], 32),
-            ),
-            "list_cached": (
-                lambda: get(NUVIO_PORT, files["list"]),
-                lambda: get(BASELINE_PORT, files["hello"]),
-            ),
-            "list_20_rows": (
-                lambda: get(NUVIO_PORT, files["list"]),
-                lambda: get(BASELINE_PORT, files["baseline_list"]),
-            ),
+        # In each repetition the scenarios run in this order, each A/B pair
+        # (nuvio, then baseline) back to back.
+        steps = {
+            "hot_reserve_32": {
+                "nuvio": lambda: nuvio_reserve(files["hot"], 32),
+                "baseline": lambda: base_book(files["baseline_hot"], 32),
+            },
+            # Set against the hot reserve that ran just before it.
+            "multi_reserve_32": {"nuvio": lambda: nuvio_reserve(files["multi"], 32, tag="m")},
+            "hot_reserve_128": {
+                "nuvio": lambda: nuvio_reserve(files["hot"], 128),
+                "baseline": lambda: base_book(files["baseline_hot"], 128),
+            },
+            "spread_reserve_32": {
+                "nuvio": lambda: nuvio_reserve(files["spread"], 32),
+                "baseline": lambda: base_book(files["baseline_spread"], 32),
+            },
+            "list_cached": {
+                "nuvio": lambda: get(NUVIO_PORT, files["list"]),
+                "baseline": lambda: get(BASELINE_PORT, files["hello"]),
+            },
+            "list_20_rows": {
+                "nuvio": lambda: get(NUVIO_PORT, files["list"]),
+                "baseline": lambda: get(BASELINE_PORT, files["baseline_list"]),
+            },
             # The event page every buyer reloads, against the baseline's
             # smallest list page: one event should cost no more than 20 rows.
-            "detail": (
-                lambda: get(NUVIO_PORT, files["detail"]),
-                lambda: get(BASELINE_PORT, files["baseline_list"]),
-            ),
+            "detail": {
+                "nuvio": lambda: get(NUVIO_PORT, files["detail"]),
+                "baseline": lambda: get(BASELINE_PORT, files["baseline_list"]),
+            },
+            "list_uncached": {"nuvio": lambda: get(NUVIO_PORT, files["list"], nonce=True)},
         }
-        solo = {
-            "list_uncached": lambda: get(NUVIO_PORT, files["list"], nonce=True),
-        }
-        pairs = {name: runs for name, runs in pairs.items() if wanted(name)}
-        solo = {name: run for name, run in solo.items() if wanted(name)}
+        steps = {name: sides for name, sides in steps.items() if wanted(name)}
         # The same searches over 1,000 and then 100,000 events, measured just
         # before and just after the catalog grows, so little drift lies between.
         searches = {
@@ -556,15 +600,12 @@ def main() -> int:
         wrk(NUVIO_PORT, "get.lua", 8, 1, {"BENCH_PATHS": files["list"]})
         wrk(BASELINE_PORT, "get.lua", 8, 1, {"BENCH_PATHS": files["hello"]})
 
-        raw: dict = {name: {"nuvio": [], "baseline": []} for name in pairs}
-        raw.update({name: {"nuvio": []} for name in solo})
+        raw: dict = {name: {side: [] for side in sides} for name, sides in steps.items()}
         for rep in range(reps):
             log(f"repetition {rep + 1}/{reps}")
-            for name, (nuvio_run, base_run) in pairs.items():
-                raw[name]["nuvio"].append(nuvio_run())
-                raw[name]["baseline"].append(base_run())
-            for name, run in solo.items():
-                raw[name]["nuvio"].append(run())
+            for name, sides in steps.items():
+                for side, run in sides.items():
+                    raw[name][side].append(run())
 
         if wanted("pgbench"):
             log("pgbench: the raw booking transaction")
@@ -574,7 +615,9 @@ def main() -> int:
             raw["pgbench_spread"] = {
                 "pgbench": [pgbench("pgbench_spread.sql", 32, d) for _ in range(reps)]
             }
-        results["checks"]["after_reserves"] = check_writes([data["hot"], *data["spread"]])
+        results["checks"]["after_reserves"] = check_writes(
+            [data["hot"], data["multi"], *data["spread"]]
+        )
 
         sellouts = []
         sellout_runs = min(args.sellouts, len(data["sellouts"])) if wanted("sellout") else 0
@@ -638,7 +681,9 @@ def main() -> int:
                 "growth": (sum(after) - sum(before)) / sum(before),
                 "5xx": sum(r["5xx"] for r in mem_runs),
             }
-        results["checks"]["final"] = check_writes([data["hot"], *data["spread"], *data["sellouts"]])
+        results["checks"]["final"] = check_writes(
+            [data["hot"], data["multi"], *data["spread"], *data["sellouts"]]
+        )
     finally:
         stack.stop()
 
@@ -667,6 +712,13 @@ def main() -> int:
         + sum(r["5xx"] for r in results["sellout"])
         + results.get("memory", {}).get("5xx", 0)
     )
+    # The reserve scenarios never exhaust capacity, quotas or the code's uses,
+    # so every answer should be 201; anything else (a 409, a 429) is an error.
+    results["reserve_non_201"] = {
+        name: sum(r["non_201"] for r in sides["nuvio"])
+        for name, sides in raw.items()
+        if sides.get("nuvio") and "non_201" in sides["nuvio"][0]
+    }
     results["ratios"] = ratios(results)
     # Each A/B pair ran back to back: its ratio cancels the machine's drift
     # between repetitions, and the spread of those ratios shows the noise.
@@ -677,6 +729,16 @@ def main() -> int:
         for name, sides in raw.items()
         if "baseline" in sides
     }
+    # The two-item reserve ran right after the hot reserve's pair, in each repetition.
+    if "multi_reserve_32" in raw and "hot_reserve_32" in raw:
+        results["paired_ratios"]["multi_vs_hot_reserve_32"] = summarize(
+            [
+                m["rps"] / h["rps"]
+                for m, h in zip(
+                    raw["multi_reserve_32"]["nuvio"], raw["hot_reserve_32"]["nuvio"], strict=True
+                )
+            ]
+        )
     results["machine"] = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -698,6 +760,7 @@ def main() -> int:
         update_performance_doc(results)
     ok = (
         results["errors_5xx"] == 0
+        and not any(results["reserve_non_201"].values())
         and all(
             c["inventory_problems"] == 0 and c["oversold_tickets"] == 0
             for c in results["checks"].values()
@@ -711,6 +774,11 @@ def main() -> int:
     return 0 if ok else 1
 
 
+def one_ticket(event: str) -> str:
+    """The body of a reserve of 1 ticket of a one-type event."""
+    return json.dumps({"event": event, "quantity": 1})
+
+
 def reserve_request(tokens: list[str], events: list[str], tag: str):
     """Requests like reserve.lua's: rotating users, 1 ticket, a fresh Idempotency-Key."""
     stamp = int(time.time())
@@ -721,7 +789,7 @@ def reserve_request(tokens: list[str], events: list[str], tag: str):
             "Content-Type": "application/json",
             "Idempotency-Key": f"bench-{tag}-{stamp}-{index}",
         }
-        body = json.dumps({"event": events[index % len(events)], "quantity": 1})
+        body = one_ticket(events[index % len(events)])
         return "POST", "/api/bookings/", headers, body
 
     return make
@@ -775,6 +843,7 @@ def ratios(results: dict) -> dict:
         "hot_reserve_vs_baseline_128": lambda: (
             med("hot_reserve_128") / med("hot_reserve_128", "baseline")
         ),
+        "multi_vs_hot_reserve_32": lambda: med("multi_reserve_32") / med("hot_reserve_32"),
         "hot_vs_spread_nuvio": lambda: med("hot_reserve_32") / med("spread_reserve_32"),
         "hot_vs_spread_baseline": lambda: (
             med("hot_reserve_32", "baseline") / med("spread_reserve_32", "baseline")
@@ -819,6 +888,12 @@ def table(results: dict) -> str:
                 f"{sides['nuvio']['median'] / sides['baseline']['median']:.2f}× "
                 f"(pairs {paired['min']:.2f}–{paired['max']:.2f})"
             )
+        elif name == "multi_reserve_32" and "multi_vs_hot_reserve_32" in r:
+            paired = results["paired_ratios"]["multi_vs_hot_reserve_32"]
+            ratio = (
+                f"{r['multi_vs_hot_reserve_32']:.2f}× hot_reserve_32's Nuvio "
+                f"(pairs {paired['min']:.2f}–{paired['max']:.2f})"
+            )
         extra = f", p95 {sides['nuvio_p95_ms']['median']:.1f} ms" if "nuvio_p95_ms" in sides else ""
         lines.append(f"| {name} | {nuvio}{extra} | {base} | {ratio} |")
     for i, run in enumerate(results["sellout"], 1):
@@ -837,6 +912,11 @@ def table(results: dict) -> str:
     goals = [
         ("hot reserve vs baseline, 32 conns", "hot_reserve_vs_baseline_32", "≥ 1.0×"),
         ("hot reserve vs baseline, 128 conns", "hot_reserve_vs_baseline_128", ""),
+        (
+            "two-item reserve with a code / hot reserve, 32 conns (info)",
+            "multi_vs_hot_reserve_32",
+            "",
+        ),
         ("hot / spread reserve (Nuvio)", "hot_vs_spread_nuvio", "≥ 0.9"),
         ("cached list vs baseline JSON hello", "cached_list_vs_baseline_hello", "≥ 0.5×"),
         ("event page vs baseline 20-row list", "detail_vs_baseline_20_rows", "≥ 1.0×"),
@@ -850,7 +930,10 @@ def table(results: dict) -> str:
         value = r[key]
         shown = f"{value:+.1%}" if "RSS" in label else f"{value:.2f}"
         lines.append(f"| {label} | {shown} | {goal} |")
-    lines.append(f"\n5xx responses: {results['errors_5xx']}; checks: {results['checks']}")
+    lines.append(
+        f"\n5xx responses: {results['errors_5xx']}; non-201 reserve answers: "
+        f"{results['reserve_non_201']}; checks: {results['checks']}"
+    )
     return "\n".join(lines)
 
 

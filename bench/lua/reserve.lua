@@ -1,13 +1,15 @@
--- Nuvio: POST /api/bookings/ with a rotating user token, a rotating event from
--- the events file, 1 ticket, and a fresh Idempotency-Key on every request.
+-- Nuvio: POST /api/bookings/ with a rotating user token, a rotating JSON body
+-- from the bodies file (one a line), and a fresh Idempotency-Key on every
+-- request (BENCH_TAG keeps one scenario's keys apart from another's).
 package.path = package.path .. ";" .. os.getenv("BENCH_LUA_DIR") .. "/?.lua"
 require "common"
 
-local tokens, events, n
+local tokens, bodies, n
+local tag = os.getenv("BENCH_TAG") or "r"
 
 function init(args)
   tokens = lines(os.getenv("BENCH_TOKENS"))
-  events = lines(os.getenv("BENCH_EVENTS"))
+  bodies = lines(os.getenv("BENCH_BODIES"))
   n = (thread_id or 1) * 7919
 end
 
@@ -15,11 +17,10 @@ function request()
   count_request()
   n = n + 1
   local token = tokens[(n % #tokens) + 1]
-  local event = events[(n % #events) + 1]
-  local body = '{"event": "' .. event .. '", "quantity": 1}'
+  local body = bodies[(n % #bodies) + 1]
   return wrk.format("POST", "/api/bookings/", {
     ["Authorization"] = "Token " .. token,
     ["Content-Type"] = "application/json",
-    ["Idempotency-Key"] = "bench-" .. thread_id .. "-" .. n .. "-" .. os.time(),
+    ["Idempotency-Key"] = "bench-" .. tag .. "-" .. thread_id .. "-" .. n .. "-" .. os.time(),
   }, body)
 end

@@ -4,7 +4,8 @@
 ``make bench`` (its own databases, Redis db 3, ports 8100 and 8200), drives
 every scenario for a second and checks its guarantees. The figures mean
 nothing at this size; what is checked is that every scenario ran, answered
-without a 5xx, and the sell-out sold exactly its capacity. It needs
+without a 5xx, every reserve (a two-item one with a promo code among them)
+made its hold, and the sell-out sold exactly its capacity. It needs
 PostgreSQL, Redis, ``wrk`` and ``pgbench``: without them it skips locally and
 fails in CI (``.ci/run`` installs ``wrk``).
 """
@@ -52,19 +53,26 @@ def test_the_benchmark_runs_every_scenario_and_keeps_its_guarantees(load_tools, 
         assert scenarios[name]["nuvio"]["median"] > 0, name
         assert scenarios[name]["baseline"]["median"] > 0, name
         assert results["paired_ratios"][name]["median"] > 0, name
-    for name in ("list_uncached", "search_1k", "search_100k", "list_cached_100k"):
+    for name in ("multi_reserve_32", "list_uncached", "search_1k", "search_100k",
+                 "list_cached_100k"):  # fmt: skip
         assert scenarios[name]["nuvio"]["median"] > 0, name
     assert scenarios["pgbench_hot"]["pgbench"]["median"] > 0
     (sellout,) = results["sellout"]
     assert sellout["holds"] == 50
     assert sellout["statuses"] == {"201": 50, "409": 150}
     assert results["errors_5xx"] == 0
+    assert results["reserve_non_201"] == {
+        "hot_reserve_32": 0, "multi_reserve_32": 0, "hot_reserve_128": 0, "spread_reserve_32": 0,
+    }  # fmt: skip
+    assert results["paired_ratios"]["multi_vs_hot_reserve_32"]["median"] > 0
     assert all(check["inventory_problems"] == 0 for check in results["checks"].values())
     assert set(results["ratios"]) >= {
-        "hot_reserve_vs_baseline_32", "hot_vs_spread_nuvio", "cached_list_vs_baseline_hello",
+        "hot_reserve_vs_baseline_32", "multi_vs_hot_reserve_32", "hot_vs_spread_nuvio",
+        "cached_list_vs_baseline_hello",
         "detail_vs_baseline_20_rows", "search_p95_100k_vs_1k", "rss_growth",
     }  # fmt: skip
     assert "| hot_reserve_32 |" in finished.stdout
+    assert "| multi_reserve_32 |" in finished.stdout
     assert "| event page vs baseline 20-row list |" in finished.stdout
     # A smoke run's figures mean nothing: they never replace the real run's.
     assert (ROOT / "docs" / "performance.md").read_text() == performance_doc
