@@ -28,26 +28,8 @@ _LIMITS = {
 _CANCEL_HINT = "Cancel an event with its cancel action, which refunds every booking."
 
 # The fields staff edit, in the order the forms show them.
-TYPE_COLUMNS = [
-    "name",
-    "description",
-    "price",
-    "quota",
-    "sale_starts_at",
-    "sale_ends_at",
-    "max_per_booking",
-    "hidden",
-    "position",
-]
-CODE_COLUMNS = [
-    "code",
-    "discount_percent",
-    "discount_amount",
-    "max_uses",
-    "valid_from",
-    "valid_until",
-    "active",
-]
+TYPE_COLUMNS = list(services.TICKET_TYPE_FIELDS)
+CODE_COLUMNS = [f for f in services.PROMO_CODE_FIELDS if f not in ("ticket_types", "unlocks")]
 
 
 class EventAdminForm(forms.ModelForm):

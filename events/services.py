@@ -41,7 +41,8 @@ EDITABLE_FIELDS = {
     "max_tickets_per_user",
     "refund_tiers",
 }
-TICKET_TYPE_FIELDS = {
+# What staff edit of a ticket type and of a promo code, in the order forms show them.
+TICKET_TYPE_FIELDS = (
     "name",
     "description",
     "price",
@@ -51,18 +52,18 @@ TICKET_TYPE_FIELDS = {
     "max_per_booking",
     "hidden",
     "position",
-}
-PROMO_CODE_FIELDS = {
+)
+PROMO_CODE_FIELDS = (
     "code",
     "discount_percent",
     "discount_amount",
-    "ticket_types",
-    "unlocks",
     "max_uses",
     "valid_from",
     "valid_until",
     "active",
-}
+    "ticket_types",
+    "unlocks",
+)
 GENERAL_ADMISSION = "General admission"
 MAX_TICKET_TYPES = 50  # per event: API.md's ticket-type list is not paginated
 CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{3,40}")
@@ -314,7 +315,7 @@ def _ticket_type_errors(
 
 
 def _ticket_type_values(data: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(data) - TICKET_TYPE_FIELDS
+    unknown = set(data) - set(TICKET_TYPE_FIELDS)
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
     data = dict(data)
@@ -544,7 +545,7 @@ def _promo_code_errors(
 
 
 def _promo_code_values(data: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(data) - PROMO_CODE_FIELDS
+    unknown = set(data) - set(PROMO_CODE_FIELDS)
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
     data = dict(data)
@@ -605,7 +606,8 @@ def promo_code_update(*, actor: User, promo_code_id, data: dict[str, Any]) -> Pr
         promo = PromoCode.objects.select_for_update().get(pk=promo_code_id)
         values = {
             field: getattr(promo, field)
-            for field in PROMO_CODE_FIELDS - {"ticket_types", "unlocks"}
+            for field in PROMO_CODE_FIELDS
+            if field not in ("ticket_types", "unlocks")
         }
         values["ticket_types"] = [t.pk for t in promo.ticket_types.all()]
         values["unlocks"] = [t.pk for t in promo.unlocks.all()]
