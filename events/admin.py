@@ -131,7 +131,17 @@ def _limit(field, low, high=None) -> None:
         field.widget.attrs["max"] = high
 
 
-class TicketTypeForm(forms.ModelForm):
+class _EventPartForm(forms.ModelForm):
+    """A form of something that belongs to an event (a ticket type, a code)."""
+
+    def _event(self) -> Event | None:
+        event = self.cleaned_data.get("event") if "event" in self.cleaned_data else None
+        if event is None and self.instance.event_id is not None:
+            event = self.instance.event
+        return event
+
+
+class TicketTypeForm(_EventPartForm):
     """A ticket type, inline on its event or on its own page, with the rules
     of API.md next to the fields: a unique name in the event, a price of 0 or
     more, a quota from the tickets already held or sold up to the event's
@@ -147,12 +157,6 @@ class TicketTypeForm(forms.ModelForm):
         _limit(self.fields["price"], 0)
         _limit(self.fields["quota"], 1)
         _limit(self.fields["max_per_booking"], 1, 100)
-
-    def _event(self) -> Event | None:
-        event = self.cleaned_data.get("event") if "event" in self.cleaned_data else None
-        if event is None and self.instance.event_id is not None:
-            event = self.instance.event
-        return event
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
@@ -181,7 +185,7 @@ class TicketTypeForm(forms.ModelForm):
         return cleaned
 
 
-class PromoCodeForm(forms.ModelForm):
+class PromoCodeForm(_EventPartForm):
     """A promo code, inline on its event or on its own page: 3 to 40 letters,
     digits, ``_`` or ``-``, unique in the event whatever the case; exactly one
     of a percentage (0 to 100) and an amount per ticket; ``max_uses`` not below
@@ -200,12 +204,6 @@ class PromoCodeForm(forms.ModelForm):
             field = self.fields.get(name)
             if field is not None and self.instance.event_id is not None:
                 field.queryset = TicketType.objects.filter(event_id=self.instance.event_id)
-
-    def _event(self) -> Event | None:
-        event = self.cleaned_data.get("event") if "event" in self.cleaned_data else None
-        if event is None and self.instance.event_id is not None:
-            event = self.instance.event
-        return event
 
     def clean_code(self) -> str:
         code = self.cleaned_data["code"].strip()
