@@ -356,6 +356,17 @@ def _event_locked(event_id) -> Event:
     return event
 
 
+def _locked_with_event(model, pk, missing: str):
+    """A ticket type's or promo code's row and its event's, both locked, the
+    event first (the lock order of the booking services). ``NotFound`` with
+    ``missing`` when there is no such row."""
+    event_id = model.objects.filter(pk=pk).values_list("event_id", flat=True).first()
+    if event_id is None:
+        raise NotFound(missing)
+    event = _event_locked(event_id)
+    return event, model.objects.select_for_update().get(pk=pk)
+
+
 def _raise_if_any(errors: dict[str, list[str]]) -> None:
     """``Invalid`` with the errors by field; the message names the first (as
     the API's own validation does)."""
@@ -404,13 +415,7 @@ def ticket_type_update(*, actor: User, ticket_type_id, data: dict[str, Any]) -> 
     """
     data = _ticket_type_values(data)
     with transaction.atomic():
-        event_id = (
-            TicketType.objects.filter(pk=ticket_type_id).values_list("event_id", flat=True).first()
-        )
-        if event_id is None:
-            raise NotFound("No such ticket type.")
-        event = _event_locked(event_id)
-        ticket_type = TicketType.objects.select_for_update().get(pk=ticket_type_id)
+        event, ticket_type = _locked_with_event(TicketType, ticket_type_id, "No such ticket type.")
         values = {field: getattr(ticket_type, field) for field in TICKET_TYPE_FIELDS} | data
         names = set(
             TicketType.objects.filter(event=event)
@@ -442,13 +447,7 @@ def ticket_type_delete(*, actor: User, ticket_type_id) -> None:
     event cannot be changed.
     """
     with transaction.atomic():
-        event_id = (
-            TicketType.objects.filter(pk=ticket_type_id).values_list("event_id", flat=True).first()
-        )
-        if event_id is None:
-            raise NotFound("No such ticket type.")
-        event = _event_locked(event_id)
-        ticket_type = TicketType.objects.select_for_update().get(pk=ticket_type_id)
+        event, ticket_type = _locked_with_event(TicketType, ticket_type_id, "No such ticket type.")
         if (
             ticket_type.tickets_taken
             or ticket_type.booking_items.exists()
@@ -598,13 +597,7 @@ def promo_code_update(*, actor: User, promo_code_id, data: dict[str, Any]) -> Pr
     field, as ``promo_code_create``)."""
     data = _promo_code_values(data)
     with transaction.atomic():
-        event_id = (
-            PromoCode.objects.filter(pk=promo_code_id).values_list("event_id", flat=True).first()
-        )
-        if event_id is None:
-            raise NotFound("No such promo code.")
-        event = _event_locked(event_id)
-        promo = PromoCode.objects.select_for_update().get(pk=promo_code_id)
+        event, promo = _locked_with_event(PromoCode, promo_code_id, "No such promo code.")
         values = {
             field: getattr(promo, field)
             for field in PROMO_CODE_FIELDS
@@ -623,16 +616,10 @@ def promo_code_delete(*, actor: User, promo_code_id) -> None:
     """Delete a promo code that no booking used; otherwise ``InvalidState``
     (make it inactive instead). Raises ``NotFound`` for no such code."""
     with transaction.atomic():
-        event_id = (
-            PromoCode.objects.filter(pk=promo_code_id).values_list("event_id", flat=True).first()
-        )
-        if event_id is None:
-            raise NotFound("No such promo code.")
-        _event_locked(event_id)
-        promo = PromoCode.objects.select_for_update().get(pk=promo_code_id)
+        event, promo = _locked_with_event(PromoCode, promo_code_id, "No such promo code.")
         if promo.uses > 0 or promo.bookings.exists():
             raise InvalidState(
                 f"{promo.code} has been used and cannot be deleted: make it inactive instead."
             )
         promo.delete()
-        logger.info("promo code %s of event %s deleted by %s", promo_code_id, event_id, actor)
+        logger.info("promo code %s of event %s deleted by %s", promo_code_id, event.pk, actor)
