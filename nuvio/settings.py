@@ -58,8 +58,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
-    "csp.middleware.CSPMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below;
+    # nuvio.csp: django-csp's, with a plain response's header built once).
+    "nuvio.csp.CSPMiddleware",
     # Anonymous GET /api/events/ and /api/events/{id}/ from the shared page cache.
     "events.middleware.CatalogListMiddleware",
     # Every other request's deferred Redis writes go out together at its end.
