@@ -42,7 +42,12 @@ def bump_figures_version() -> None:
         cache.add(VERSION_KEY, 2, timeout=None)
 
 
+# The shape of the stored figures: raise it when a field is added or changes
+# meaning, so that a new release never reads what an older one stored.
+FIGURES_SHAPE = 2
+
+
 def figures_key(kind: str, *parts: object) -> str:
-    """``analytics:<kind>:<version>:<part>:<part>...``; parts are filter values."""
+    """``analytics:<kind>:s<shape>:<version>:<part>:<part>...``; parts are filter values."""
     values = ":".join("" if part is None else str(part) for part in parts)
-    return f"analytics:{kind}:{figures_version()}:{values}"
+    return f"analytics:{kind}:s{FIGURES_SHAPE}:{figures_version()}:{values}"

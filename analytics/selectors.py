@@ -37,7 +37,9 @@ Definitions (also in the OpenAPI description, ``analytics.api.views``):
   discount)``, of the bookings ever paid: confirmed, or cancelled after
   payment; refunds are not taken off, as for ``revenue``); a code's ``uses``
   (tickets of its bookings held, not lapsed, or confirmed) and
-  ``discount_total`` (``quantity x discount`` of its bookings ever paid).
+  ``discount_total`` (``quantity x discount`` of its bookings ever paid); a
+  type's ``hidden`` says it is shown and sold only with a promo code that
+  unlocks it.
 
 Money is a ``Decimal`` with two places; rates are floats in 0..1 rounded to 4
 places.
@@ -279,7 +281,7 @@ def _sales_breakdown(event: Event, filters: Filters, now: dt.datetime) -> dict:
     (docs/design.md), cached with the other figures, and exact at the moment
     of the computation, with no mark to wait for.
     """
-    types = list(TicketType.objects.filter(event=event).only("id", "name", "quota"))
+    types = list(TicketType.objects.filter(event=event).only("id", "name", "quota", "hidden"))
     codes = list(PromoCode.objects.filter(event=event).only("id", "code"))
     paid = Q(booking__confirmed_at__isnull=False)
     live = Q(booking__status=BookingStatus.CONFIRMED) | Q(
@@ -320,6 +322,7 @@ def _sales_breakdown(event: Event, filters: Filters, now: dt.datetime) -> dict:
                 "tickets_sold": sold[kind.pk],
                 "quota": kind.quota,
                 "revenue": money(revenue[kind.pk]),
+                "hidden": kind.hidden,
             }
             for kind in types
         ],

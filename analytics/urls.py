@@ -9,4 +9,5 @@ urlpatterns = [
     path("daily.csv", views.daily_csv, name="daily-csv"),
     path("events.csv", views.events_csv, name="events-csv"),
     path("events/<uuid:event_id>/", views.event_page, name="event"),
+    path("events/<uuid:event_id>/sales.csv", views.event_sales_csv, name="event-sales-csv"),
 ]

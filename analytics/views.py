@@ -169,8 +169,8 @@ def _csv_response(filename: str, header: list[str], rows) -> HttpResponse:
     return response
 
 
-def _csv_filters(request) -> Filters | HttpResponseBadRequest:
-    form = AnalyticsFilterForm(request.GET)
+def _csv_filters(request, form_class=AnalyticsFilterForm) -> Filters | HttpResponseBadRequest:
+    form = form_class(request.GET)
     if not form.is_valid():
         problems = "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
         return HttpResponseBadRequest(problems, content_type="text/plain; charset=utf-8")
@@ -197,6 +197,21 @@ EVENT_COLUMNS = [
     "refunded",
     "net_revenue",
     "cancellation_rate",
+]
+# One row per ticket type, then one per promo code, of one event; a cell that
+# does not apply to the row's kind is empty (as is a type's quota when it has
+# none of its own: only the event's capacity bounds it).
+SALES_COLUMNS = [
+    "kind",
+    "id",
+    "name",
+    "hidden",
+    "quota",
+    "tickets_sold",
+    "revenue",
+    "uses",
+    "discount_total",
+    "currency",
 ]
 
 
@@ -236,3 +251,55 @@ def events_csv(request):
         for row in table
     )
     return _csv_response(f"nuvio-events-{_range_name(filters)}.csv", EVENT_COLUMNS, rows)
+
+
+def _sales_rows(figures: dict):
+    """``SALES_COLUMNS`` rows of an event's ``ticket_types`` and ``promo_codes``."""
+    currency = figures["currency"]
+    for row in figures["ticket_types"]:
+        yield [
+            "ticket_type",
+            row["id"],
+            row["name"],
+            "true" if row["hidden"] else "false",
+            row["quota"],
+            row["tickets_sold"],
+            row["revenue"],
+            None,
+            None,
+            currency,
+        ]
+    for row in figures["promo_codes"]:
+        yield [
+            "promo_code",
+            row["id"],
+            row["code"],
+            None,
+            None,
+            None,
+            None,
+            row["uses"],
+            row["discount_total"],
+            currency,
+        ]
+
+
+@require_safe
+@never_cache
+@staff_required
+def event_sales_csv(request, event_id):
+    """One event's sales per ticket type and per promo code: the figures of
+    its page (the same cached selector), for its page's dates."""
+    filters = _csv_filters(request, EventPageFilterForm)
+    if isinstance(filters, HttpResponse):
+        return filters
+    try:
+        figures = selectors.event_cached(
+            event_id=event_id, day_from=filters.day_from, day_to=filters.day_to
+        )
+    except NuvioError as exc:
+        if exc.status == 404:
+            raise Http404("No such event.") from None
+        return HttpResponseBadRequest(exc.message, content_type="text/plain; charset=utf-8")
+    filename = f"nuvio-sales-{event_id}-{_range_name(filters)}.csv"
+    return _csv_response(filename, SALES_COLUMNS, _sales_rows(figures))

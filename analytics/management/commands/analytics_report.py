@@ -2,10 +2,15 @@ import csv
 import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 from rest_framework.utils.encoders import JSONEncoder
 
 from analytics import selectors
-from analytics.api.serializers import SummarySerializer
+from analytics.api.serializers import (
+    PromoCodeFiguresSerializer,
+    SummarySerializer,
+    TicketTypeFiguresSerializer,
+)
 from analytics.forms import parse_filters
 from events.models import Category
 from nuvio.errors import NuvioError
@@ -17,9 +22,12 @@ class Command(BaseCommand):
     help = (
         "Print the analytics figures of the bookings created from --from to --to (UTC "
         "dates, both included), for all events, one --category or one --event: the same "
-        "figures as GET /api/analytics/summary/. --format table (for people), csv "
-        "(sections: figures, top events, daily, each with its header, separated by an "
-        "empty line) or json (exactly the API's answer)."
+        "figures as GET /api/analytics/summary/. With --event, also the event's sales per "
+        "ticket type and per promo code, as GET /api/analytics/events/{id}/ gives them. "
+        "--format table (for people), csv (sections: figures, top events, daily, then with "
+        "--event ticket types and promo codes, each with its header, separated by an empty "
+        "line) or json (exactly the summary API's answer; with --event plus the event API's "
+        "ticket_types and promo_codes)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -33,14 +41,33 @@ class Command(BaseCommand):
         query = {name: options.get(name) for name in ("from", "to", "category", "event")}
         try:
             filters = parse_filters({k: v for k, v in query.items() if v})
-            summary = selectors.analytics_summary(filters=filters)
+            now = timezone.now()
+            summary = selectors.analytics_summary(filters=filters, now=now)
+            # One event: its sales per type and code, from the event API's selector.
+            event = (
+                selectors.analytics_event(
+                    event_id=filters.event_id,
+                    day_from=filters.day_from,
+                    day_to=filters.day_to,
+                    now=now,
+                )
+                if filters.event_id
+                else None
+            )
         except NuvioError as exc:
             problems = "; ".join(
                 f"--{name}: {' '.join(messages)}" for name, messages in exc.details.items()
             )
             raise CommandError(problems or exc.message) from None
         data = SummarySerializer(summary).data
+        if event is not None:
+            data["ticket_types"] = TicketTypeFiguresSerializer(
+                event["ticket_types"], many=True
+            ).data
+            data["promo_codes"] = PromoCodeFiguresSerializer(event["promo_codes"], many=True).data
         getattr(self, f"_write_{options['format']}")(data, filters)
+        if event is not None and options["format"] != "json":
+            getattr(self, f"_write_{options['format']}_sales")(event)
 
     # --- formats -------------------------------------------------------------------
 
@@ -117,3 +144,54 @@ class Command(BaseCommand):
                 f"  {day['date']:<10} {day['bookings']:>9} {day['tickets']:>9} "
                 f"{day['revenue']:>14} {day['cancellations']:>9}"
             )
+
+    # --- one event's sales per ticket type and promo code (not in json: see handle) --
+
+    def _write_csv_sales(self, event) -> None:
+        writer = csv.writer(self.stdout, lineterminator="\n")
+        writer.writerow([])
+        writer.writerow(
+            ["ticket_type_id", "name", "hidden", "quota", "tickets_sold", "revenue", "currency"]
+        )
+        for row in event["ticket_types"]:
+            writer.writerow(
+                [
+                    row["id"],
+                    row["name"],
+                    "true" if row["hidden"] else "false",
+                    row["quota"],
+                    row["tickets_sold"],
+                    row["revenue"],
+                    event["currency"],
+                ]
+            )
+        writer.writerow([])
+        writer.writerow(["promo_code_id", "code", "uses", "discount_total", "currency"])
+        for row in event["promo_codes"]:
+            writer.writerow(
+                [row["id"], row["code"], row["uses"], row["discount_total"], event["currency"]]
+            )
+
+    def _write_table_sales(self, event) -> None:
+        write = self.stdout.write
+        currency = event["currency"]
+        write("")
+        write(self.style.MIGRATE_HEADING("Ticket types"))
+        if not event["ticket_types"]:
+            write("  (no ticket types)")
+        else:
+            write(
+                f"  {'ticket type':<40} {'sold':>7} {'quota':>9} {'revenue (' + currency + ')':>16}"
+            )
+        for row in event["ticket_types"]:
+            name = row["name"][:40] if not row["hidden"] else f"{row['name'][:31]} (hidden)"
+            quota = "capacity" if row["quota"] is None else row["quota"]
+            write(f"  {name:<40} {row['tickets_sold']:>7} {quota:>9} {row['revenue']:>16}")
+        write("")
+        write(self.style.MIGRATE_HEADING("Promo codes"))
+        if not event["promo_codes"]:
+            write("  (no promo codes)")
+        else:
+            write(f"  {'code':<40} {'uses':>7} {'discount (' + currency + ')':>16}")
+        for row in event["promo_codes"]:
+            write(f"  {row['code'][:40]:<40} {row['uses']:>7} {row['discount_total']:>16}")
