@@ -20,6 +20,8 @@ from django.db import transaction
 
 VERSION_KEY = "catalog:version"
 PAGE_TTL_SECONDS = 2
+# How long a page that can be refreshed (``render_page``) stays in Redis.
+REFRESHABLE_KEEP_SECONDS = 300
 FACETS_TTL_SECONDS = 300
 
 
@@ -66,13 +68,19 @@ def event_page(event_id) -> str:
     return f"event:{event_id}"
 
 
-def cached_page(name: str, render: Callable[[], bytes | None]) -> bytes | None:
+def cached_page(
+    name: str,
+    render: Callable[[], bytes | None],
+    refresh: Callable[[bytes], bytes | None] | None = None,
+) -> bytes | None:
     """A public page as rendered JSON, shared for PAGE_TTL_SECONDS; None
     (not stored) when ``render`` finds no such page.
 
     One cache round trip on a hit: the catalog version and the page stored
     under the version this process saw last come back together (MGET). A
     different version means the catalog changed: the page is rendered anew.
+    A page too old under the same version is given to ``refresh`` when
+    there is one (``render_page``).
     """
     seen = _seen_version
     page_key = _page_key(seen, name) if seen is not None else None
@@ -84,20 +92,38 @@ def cached_page(name: str, render: Callable[[], bytes | None]) -> bytes | None:
     body = _fresh(entry)
     if body is not None:
         return body
-    return render_page(name, version, render)
+    return render_page(name, version, render, refresh=refresh, stale=_body(entry))
 
 
-def render_page(name: str, version: int, render: Callable[[], bytes | None]) -> bytes | None:
+def render_page(
+    name: str,
+    version: int,
+    render: Callable[[], bytes | None],
+    *,
+    refresh: Callable[[bytes], bytes | None] | None = None,
+    stale: bytes | None = None,
+) -> bytes | None:
     """Render a page and store it under the catalog ``version`` read before
     rendering (a change committed meanwhile has bumped it: the page is never
-    found under the new one)."""
+    found under the new one).
+
+    With ``refresh``, ``stale`` (the page last stored under ``version``, too
+    old to serve) is brought up to date by ``refresh(stale)`` rather than
+    rendered again, unless that gives None: a page whose catalog facts have
+    not changed only needs what moves without a catalog change (an event
+    page's availability: one query instead of a render). Such pages are kept
+    REFRESHABLE_KEEP_SECONDS for that, still served for PAGE_TTL_SECONDS.
+    """
     global _seen_version
     _seen_version = version
     # Stamped before the database is read, so the bound holds for what it read.
     rendered_at = time.time()
-    body = render()
+    body = refresh(stale) if refresh is not None and stale is not None else None
+    if body is None:
+        body = render()
     if body is not None:
-        cache.set(_page_key(version, name), (rendered_at, body), PAGE_TTL_SECONDS + 1)
+        keep = REFRESHABLE_KEEP_SECONDS if refresh is not None else PAGE_TTL_SECONDS + 1
+        cache.set(_page_key(version, name), (rendered_at, body), keep)
     return body
 
 
@@ -107,21 +133,28 @@ def _fresh(entry) -> bytes | None:
     return None
 
 
+def _body(entry) -> bytes | None:
+    return None if entry is None else entry[1]
+
+
 def shared_page_lookup(name: str):
     """For a caller that reads Redis in its own round trip (the catalog
     middleware, with its rate-limit count): the keys to MGET, and a function
     that turns their raw values into (the catalog version, the fresh page or
-    None): a miss or a changed catalog; ``render_page`` then renders it under
-    that version, or, if the version was not there, ``cached_page``. None
-    when this process has not seen the catalog yet."""
+    None, the page stored under that version whatever its age or None): a
+    miss or a changed catalog; ``render_page`` then renders it under that
+    version, or, if the version was not there, ``cached_page``. None when
+    this process has not seen the catalog yet."""
     seen = _seen_version
     if seen is None:
         return None
     keys = [cache.make_key(VERSION_KEY), cache.make_key(_page_key(seen, name))]
 
-    def read(raw: list) -> tuple[int | None, bytes | None]:
+    def read(raw: list) -> tuple[int | None, bytes | None, bytes | None]:
         version, entry = (None if value is None else cache.client.decode(value) for value in raw)
-        return version, (_fresh(entry) if version == seen else None)
+        if version != seen:
+            return version, None, None
+        return version, _fresh(entry), _body(entry)
 
     return keys, read
 

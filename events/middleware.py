@@ -8,8 +8,9 @@ shared by everyone who is not staff (``events.cache``: availability at most
 the stored page before the rest of the stack runs (sessions, CSRF,
 authentication, DRF's dispatch): one Redis round trip counts the request
 against the `read` rate limit and fetches the page together. An event page
-that is not stored (or too old) is rendered here too, from one precompiled
-query and its ticket types' (``public_event_json``), and stored.
+that is too old has what moved since (availability, what is on sale) brought
+up to date from one precompiled query (``public_event_refresh``); one that is
+not stored is rendered here too (``public_event_json``); either is stored.
 
 Anything else goes the usual way, through the API view, which gives the
 same answer (a test compares the two): a request that is signed in (token
@@ -33,7 +34,7 @@ from django.urls import NoReverseMatch, reverse
 from django.urls.converters import UUIDConverter
 
 from events import cache as catalog_cache
-from events.api.serializers import public_event_json
+from events.api.serializers import public_event_json, public_event_refresh
 from nuvio.throttling import ScopedThrottle
 
 JSON_ACCEPTS = {"", "*/*", "application/json"}
@@ -91,7 +92,7 @@ class CatalogListMiddleware:
         allowed, extra = _count(request, also=lambda pipe: pipe.mget(keys))
         if not allowed or not extra:
             return None
-        _, body = read(extra[0])
+        _, body, _ = read(extra[0])
         if body is None:
             return None
         return _json(body, ALLOW)
@@ -103,16 +104,20 @@ class CatalogListMiddleware:
         allowed, extra = _count(request, also=also)
         if not allowed:
             return None
-        version, body = lookup[1](extra[0]) if lookup and extra else (None, None)
+        version, body, stale = lookup[1](extra[0]) if lookup and extra else (None, None, None)
         if body is None:
-            # A miss: rendered here too (public_event_json),
-            # and stored under the version just read when there is one.
+            # A miss: brought up to date (public_event_refresh) or rendered
+            # here too (public_event_json), and stored under the version just
+            # read when there is one.
             render = functools.partial(public_event_json, event_id)
+            refresh = functools.partial(public_event_refresh, event_id)
             try:
                 if version is None:
-                    body = catalog_cache.cached_page(page, render)
+                    body = catalog_cache.cached_page(page, render, refresh)
                 else:
-                    body = catalog_cache.render_page(page, version, render)
+                    body = catalog_cache.render_page(
+                        page, version, render, refresh=refresh, stale=stale
+                    )
             except DatabaseError:
                 return None  # the view answers in the API's envelope (503)
         if body is None:

@@ -1,3 +1,4 @@
+import json
 import uuid
 
 from django.conf import settings
@@ -5,7 +6,7 @@ from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
 from events.models import Category, Event, EventStatus, PromoCode, TicketType
-from events.selectors import event_published, ticket_types_on_offer
+from events.selectors import event_published, public_stock, ticket_types_on_offer
 from events.services import CODE_PATTERN, MAX_TICKET_TYPES
 from nuvio.serializers import PositionalListSerializer
 
@@ -272,3 +273,25 @@ def public_event_json(event_id: uuid.UUID) -> bytes | None:
     if event is None:
         return None
     return JSONRenderer().render(_public_reader.to_representation(event))
+
+
+def public_event_refresh(event_id: uuid.UUID, stale: bytes) -> bytes | None:
+    """``stale``, a page of ``public_event_json`` rendered under the current
+    catalog version, with what moves without a catalog change (availability
+    and what is on sale: ``public_stock``) as it is now: the page that
+    ``public_event_json`` would render, for one query and no serializer (a
+    test compares the two). None when the event is no longer published or
+    its public types are not the page's: a full render decides."""
+    stock = public_stock(event_id)
+    if stock is None:
+        return None
+    available, types = stock
+    data = json.loads(stale)
+    shown = data["ticket_types"]
+    if [row["id"] for row in shown] != [str(ticket_type.pk) for ticket_type in types]:
+        return None
+    data["available"] = available
+    for row, ticket_type in zip(shown, types, strict=True):
+        row["available"] = ticket_type.available
+        row["on_sale"] = ticket_type.on_sale
+    return JSONRenderer().render(data)

@@ -23,6 +23,7 @@ from events.api.serializers import (
     PromoCodeSerializer,
     TicketTypeSerializer,
     public_event_json,
+    public_event_refresh,
 )
 from events.models import Event, EventStatus, PromoCode, TicketType
 from events.selectors import promo_code_find, ticket_types_on_offer
@@ -101,7 +102,9 @@ class EventViewSet(viewsets.ModelViewSet):
         # serializer; events.middleware answers anonymous clients the same way.
         event_id = kwargs["pk"]
         body = catalog_cache.cached_page(
-            catalog_cache.event_page(event_id), lambda: public_event_json(event_id)
+            catalog_cache.event_page(event_id),
+            lambda: public_event_json(event_id),
+            lambda stale: public_event_refresh(event_id, stale),
         )
         if body is None:
             raise Http404
