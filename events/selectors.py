@@ -4,7 +4,6 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-import psycopg
 from django.db import connection, models
 from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -13,6 +12,7 @@ from django.utils import timezone
 from bookings.models import BookingItem, BookingStatus
 from bookings.pricing import ticket_discount
 from events.models import Event, EventStatus, PromoCode, TicketType
+from nuvio.db.prepared import prepared_cursor
 
 # Stand-ins for the values that change from call to call (see _Precompiled).
 _ID = uuid.UUID("0e7e0000-0000-4000-8000-00000000c0de")
@@ -65,7 +65,7 @@ class _Precompiled:
             params[position] = event_id
         for position in self.now_at:
             params[position] = now
-        with _prepared_cursor() as cursor:
+        with prepared_cursor(connection) as cursor:
             cursor.execute(self.sql, params)
             rows = [list(row) for row in cursor.fetchall()]
         for row in rows:
@@ -73,43 +73,6 @@ class _Precompiled:
                 for function in functions:
                     row[position] = function(row[position], expression, connection)
         return rows
-
-
-class _PreparedCursor(psycopg.Cursor):
-    """A psycopg cursor that binds on the server and prepares what it runs."""
-
-    def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True, binary=binary)
-
-
-# psycopg prepares nothing while its connection's threshold is None, as
-# Django sets it. Any number lets ``prepare=True`` through; this one is never
-# reached, so nothing else is prepared (Django's own cursors bind on the
-# client, and those never prepare).
-_NEVER = 2**31 - 1
-
-
-def _prepared_cursor():
-    """A cursor whose statements PostgreSQL plans once per connection.
-
-    Django's psycopg cursors bind parameters on the client, so PostgreSQL
-    plans every statement anew: for the event page's stock query that took
-    1.6 ms, five times its execution (EXPLAIN ANALYZE). A named prepared
-    statement (the extended protocol's Parse, which PgBouncer 1.21+ keeps
-    across its pooled connections) is planned once per connection. Django's
-    wrapper still logs and counts the queries. Other databases: the usual
-    cursor."""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    raw = connection.connection
-    if raw.prepare_threshold is None:
-        raw.prepare_threshold = _NEVER
-    cursor = _PreparedCursor(raw)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(cursor)
-    return connection.make_cursor(cursor)
 
 
 _EVENT_FIELDS = [f.attname for f in Event._meta.concrete_fields if f.name != "search_vector"]
