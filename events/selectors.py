@@ -12,67 +12,14 @@ from django.utils import timezone
 from bookings.models import BookingItem, BookingStatus
 from bookings.pricing import ticket_discount
 from events.models import Event, EventStatus, PromoCode, TicketType
-from nuvio.db.prepared import prepared_cursor
+from nuvio.db.precompiled import precompiled
 
-# Stand-ins for the values that change from call to call (see _Precompiled).
-_ID = uuid.UUID("0e7e0000-0000-4000-8000-00000000c0de")
-_NOW = dt.datetime(2001, 2, 3, 4, 5, 6, 789, tzinfo=dt.UTC)
-
-
-class _Precompiled:
-    """A ``values()`` queryset of events as SQL, written by the ORM once per
-    process with stand-in values for the event id and the instant, which
-    each call replaces.
-
-    Building and compiling such a queryset costs several times what running
-    it does (about 1.3 ms of CPU against 0.2 ms for the event's), and the
-    event page asks on every load. The ORM still writes the SQL and converts
-    the values read (as ``values()`` does), so each formula keeps its one
-    source (``with_available``, ``_lapsed_items``).
-    """
-
-    id_field = Event._meta.pk
-    now_field = models.DateTimeField()  # what the ORM makes of a datetime in a lookup
-
-    def __init__(self, queryset_for):
-        queryset = queryset_for(_ID, _NOW)
-        query = queryset.query
-        # The order ValuesIterable reads the columns in.
-        self.names = [*query.extra_select, *query.values_select, *query.annotation_select]
-        compiler = query.get_compiler(connection=connection)
-        self.sql, params = compiler.as_sql()
-        self.params = list(params)
-        # The backend's conversions of what the database returns (SQLite's text
-        # UUIDs and datetimes, its 0/1 booleans...), as ``values()`` applies them.
-        converters = compiler.get_converters([column[0] for column in compiler.select])
-        self.converters = [
-            (position, functions, expression)
-            for position, (functions, expression) in converters.items()
-        ]
-        self.id_at = self._positions(self.id_field.get_db_prep_value(_ID, connection))
-        self.now_at = self._positions(self.now_field.get_db_prep_value(_NOW, connection))
-
-    def _positions(self, value) -> list[int]:
-        positions = [i for i, param in enumerate(self.params) if param == value]
-        assert positions, "the stand-in is not in the query"
-        return positions
-
-    def rows(self, event_id, now) -> list[list]:
-        params = list(self.params)
-        event_id = self.id_field.get_db_prep_value(event_id, connection)
-        now = self.now_field.get_db_prep_value(now, connection)
-        for position in self.id_at:
-            params[position] = event_id
-        for position in self.now_at:
-            params[position] = now
-        with prepared_cursor(connection) as cursor:
-            cursor.execute(self.sql, params)
-            rows = [list(row) for row in cursor.fetchall()]
-        for row in rows:
-            for position, functions, expression in self.converters:
-                for function in functions:
-                    row[position] = function(row[position], expression, connection)
-        return rows
+# Stand-ins for the values that change from call to call (nuvio.db.precompiled).
+_STAND_INS = {
+    "event_id": (uuid.UUID("0e7e0000-0000-4000-8000-00000000c0de"), Event._meta.pk),
+    # What the ORM makes of a datetime in a lookup.
+    "now": (dt.datetime(2001, 2, 3, 4, 5, 6, 789, tzinfo=dt.UTC), models.DateTimeField()),
+}
 
 
 _EVENT_FIELDS = [f.attname for f in Event._meta.concrete_fields if f.name != "search_vector"]
@@ -87,22 +34,13 @@ def _published_event_queryset(event_id, now):
     )
 
 
-_queries: dict[str, _Precompiled] = {}
-
-
-def _precompiled(queryset_for) -> _Precompiled:
-    query = _queries.get(queryset_for.__name__)
-    if query is None:
-        query = _queries[queryset_for.__name__] = _Precompiled(queryset_for)
-    return query
-
-
 def event_published(event_id: uuid.UUID, *, now: dt.datetime | None = None) -> Event | None:
     """The published event ``event_id`` with ``available_now`` annotated as
     ``with_available`` does (at ``now``), or None if there is none: what
     everyone but staff may see of one event. One query, compiled once per
     process; the ORM makes the instance (``Model.from_db``, as a queryset does)."""
-    rows = _precompiled(_published_event_queryset).rows(event_id, now or timezone.now())
+    query = precompiled(_published_event_queryset, **_STAND_INS)
+    rows = query.rows(event_id=event_id, now=now or timezone.now())
     if not rows:
         return None
     (row,) = rows
@@ -292,8 +230,8 @@ def public_stock(event_id: uuid.UUID, *, now: dt.datetime | None = None):
     ``ticket_types_on_offer`` does (with no code), in its order; None when
     the event is not published. One query, compiled once per process."""
     now = now or timezone.now()
-    query = _precompiled(_event_stock_queryset)
-    rows = [dict(zip(query.names, row, strict=True)) for row in query.rows(event_id, now)]
+    query = precompiled(_event_stock_queryset, **_STAND_INS)
+    rows = query.dicts(event_id=event_id, now=now)
     if not rows:
         return None
     first = rows[0]
