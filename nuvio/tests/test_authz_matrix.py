@@ -271,6 +271,12 @@ ROWS: dict[str, Row] = {
     "event figures page": Row(
         "get", lambda w: f"/dashboard/events/{w.event.pk}/", (LOGIN, 403, 403, 200), api=False
     ),
+    "event sales csv": Row(
+        "get",
+        lambda w: f"/dashboard/events/{w.event.pk}/sales.csv",
+        (LOGIN, 403, 403, 200),
+        api=False,
+    ),
     "admin": Row("get", "/admin/", (ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200), api=False),
     # --- pages: accounts
     "signup page": Row("get", "/accounts/signup/", (200, 302, 302, 302), api=False),
