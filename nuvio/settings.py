@@ -288,6 +288,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # DRF's, answering the usual Accept (none, */*, JSON) without parsing it.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "nuvio.negotiation.ContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "nuvio.schema.NuvioAutoSchema",
     "EXCEPTION_HANDLER": "nuvio.errors.api_exception_handler",
     # Per-IP throttles read X-Forwarded-For only behind our load balancer (its

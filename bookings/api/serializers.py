@@ -1,7 +1,9 @@
 import datetime as dt
+import uuid
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from bookings.models import (
     Booking,
@@ -266,6 +268,24 @@ class ReserveSerializer(serializers.Serializer):
         max_length=40,
         help_text="A promo code of the event (any case).",
     )
+
+    def run_validation(self, data=empty):
+        # The usual body, {"event": "<uuid>", "quantity": n} with n in range,
+        # is checked here as the fields would check it, giving the same
+        # values: DRF builds a serializer's fields afresh for every instance
+        # (deep copies, with their validators), 0.11 ms of CPU per reserve
+        # against 0.01 ms for this. Any other body, and so every error, goes
+        # through the fields; a test keeps the two paths equal.
+        if type(data) is dict and data.keys() == {"event", "quantity"}:
+            event, quantity = data["event"], data["quantity"]
+            if type(event) is str and type(quantity) is int and 1 <= quantity <= MAX_QUANTITY:
+                try:
+                    event = uuid.UUID(hex=event)
+                except ValueError:
+                    pass  # the field's error
+                else:
+                    return self.validate({"event": event, "quantity": quantity})
+        return super().run_validation(data)
 
     def validate(self, attrs):
         if "quantity" in attrs and "items" in attrs:

@@ -399,3 +399,62 @@ def test_hand_written_representation_matches_the_declared_fields(customer, seria
         serializer = serializer_class(booking)
         generic = serializers.ModelSerializer.to_representation(serializer, booking)
         assert serializer.to_representation(booking) == dict(generic)
+
+
+EVENT_ID = "0e7e0000-0000-4000-8000-00000000c0de"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"event": EVENT_ID, "quantity": 1},
+        {"event": EVENT_ID, "quantity": 100},
+        {"event": EVENT_ID.upper(), "quantity": 7},
+        {"event": EVENT_ID.replace("-", ""), "quantity": 1},
+        {"event": "{" + EVENT_ID + "}", "quantity": 1},
+        {"event": "urn:uuid:" + EVENT_ID, "quantity": 1},
+        {"quantity": 1, "event": EVENT_ID},
+        {"event": EVENT_ID, "quantity": 0},
+        {"event": EVENT_ID, "quantity": 101},
+        {"event": EVENT_ID, "quantity": -1},
+        {"event": EVENT_ID, "quantity": True},
+        {"event": EVENT_ID, "quantity": 1.0},
+        {"event": EVENT_ID, "quantity": "1"},
+        {"event": EVENT_ID, "quantity": None},
+        {"event": "not-a-uuid", "quantity": 1},
+        {"event": "", "quantity": 1},
+        {"event": 12345, "quantity": 1},
+        {"event": None, "quantity": 1},
+        {"event": EVENT_ID},
+        {"event": EVENT_ID, "quantity": 1, "promo_code": "SAVE10"},
+        {"event": EVENT_ID, "quantity": 1, "items": []},
+        {"event": EVENT_ID, "quantity": 1, "extra": 1},
+    ],
+)
+def test_reserve_body_shortcut_validates_as_the_fields_do(body):
+    """``ReserveSerializer`` checks the usual body without building its
+    fields; whatever the body, its answer is the fields' answer."""
+    from bookings.api.serializers import ReserveSerializer
+
+    shortcut = ReserveSerializer(data=body)
+    shortcut_valid = shortcut.is_valid()
+    generic = ReserveSerializer(data=body)
+    try:
+        expected = serializers.Serializer.run_validation(generic, body)
+    except serializers.ValidationError as exc:
+        assert not shortcut_valid
+        assert shortcut.errors == exc.detail
+    else:
+        assert shortcut_valid, shortcut.errors
+        assert shortcut.validated_data == expected
+        generic._validated_data, generic._errors = expected, {}
+        assert shortcut.service_arguments() == generic.service_arguments()
+
+
+def test_the_usual_reserve_body_is_checked_without_building_fields():
+    from bookings.api.serializers import ReserveSerializer
+
+    data = ReserveSerializer(data={"event": EVENT_ID, "quantity": 2})
+    assert data.is_valid()
+    assert "fields" not in data.__dict__  # DRF's cached_property was never built
+    assert data.validated_data == {"event": uuid.UUID(EVENT_ID), "quantity": 2}

@@ -74,3 +74,27 @@ def test_an_unknown_token_is_401_in_the_envelope(anon_api):
     response = anon_api.get("/api/me/")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_the_precompiled_lookup_reads_what_the_orm_reads(customer):
+    """The token lookup runs SQL the ORM wrote once; the values it gives
+    (UUIDs, booleans, aware datetimes on every backend) are the ORM's."""
+    from django.contrib.auth import get_user_model
+
+    from nuvio.authentication import _cached_fields, token_user_values
+
+    key = Token.objects.get_or_create(user=customer)[0].key
+    fields = _cached_fields(get_user_model())
+    expected = Token.objects.filter(key=key).values_list(*[f"user__{f}" for f in fields]).get()
+
+    assert token_user_values(key) == list(expected)
+    assert [type(v) for v in token_user_values(key)] == [type(v) for v in expected]
+    assert token_user_values("not-a-real-token") is None
+
+
+def test_a_token_missing_from_the_cache_costs_one_query(
+    customer_api, customer, django_assert_num_queries
+):
+    cache.delete(token_cache_key(Token.objects.get(user=customer).key))
+    with django_assert_num_queries(1):
+        assert customer_api.get("/api/me/").json()["email"] == "customer@example.com"
