@@ -437,3 +437,52 @@ def event_cached(*, event_id, day_from: dt.date, day_to: dt.date) -> dict:
 def events_table_cached(*, filters: Filters) -> list[dict]:
     key = figures_key("events", *filters.cache_parts)
     return cached(key, FIGURES_TTL_SECONDS, lambda: analytics_events_table(filters=filters))
+
+
+# One row per ticket type, then one per promo code, of one event; a cell that
+# does not apply to the row's kind is empty (as is a type's quota when it has
+# none of its own: only the event's capacity bounds it).
+SALES_COLUMNS = [
+    "kind",
+    "id",
+    "name",
+    "hidden",
+    "quota",
+    "tickets_sold",
+    "revenue",
+    "uses",
+    "discount_total",
+    "currency",
+]
+
+
+def sales_rows(figures: dict):
+    """``SALES_COLUMNS`` rows of an event's ``ticket_types`` and ``promo_codes``
+    (its figures): the sales CSV download and ``analytics_report --event``."""
+    currency = figures["currency"]
+    for row in figures["ticket_types"]:
+        yield [
+            "ticket_type",
+            row["id"],
+            row["name"],
+            "true" if row["hidden"] else "false",
+            row["quota"],
+            row["tickets_sold"],
+            row["revenue"],
+            None,
+            None,
+            currency,
+        ]
+    for row in figures["promo_codes"]:
+        yield [
+            "promo_code",
+            row["id"],
+            row["code"],
+            None,
+            None,
+            None,
+            None,
+            row["uses"],
+            row["discount_total"],
+            currency,
+        ]

@@ -198,21 +198,6 @@ EVENT_COLUMNS = [
     "net_revenue",
     "cancellation_rate",
 ]
-# One row per ticket type, then one per promo code, of one event; a cell that
-# does not apply to the row's kind is empty (as is a type's quota when it has
-# none of its own: only the event's capacity bounds it).
-SALES_COLUMNS = [
-    "kind",
-    "id",
-    "name",
-    "hidden",
-    "quota",
-    "tickets_sold",
-    "revenue",
-    "uses",
-    "discount_total",
-    "currency",
-]
 
 
 @require_safe
@@ -253,37 +238,6 @@ def events_csv(request):
     return _csv_response(f"nuvio-events-{_range_name(filters)}.csv", EVENT_COLUMNS, rows)
 
 
-def _sales_rows(figures: dict):
-    """``SALES_COLUMNS`` rows of an event's ``ticket_types`` and ``promo_codes``."""
-    currency = figures["currency"]
-    for row in figures["ticket_types"]:
-        yield [
-            "ticket_type",
-            row["id"],
-            row["name"],
-            "true" if row["hidden"] else "false",
-            row["quota"],
-            row["tickets_sold"],
-            row["revenue"],
-            None,
-            None,
-            currency,
-        ]
-    for row in figures["promo_codes"]:
-        yield [
-            "promo_code",
-            row["id"],
-            row["code"],
-            None,
-            None,
-            None,
-            None,
-            row["uses"],
-            row["discount_total"],
-            currency,
-        ]
-
-
 @require_safe
 @never_cache
 @staff_required
@@ -302,4 +256,4 @@ def event_sales_csv(request, event_id):
             raise Http404("No such event.") from None
         return HttpResponseBadRequest(exc.message, content_type="text/plain; charset=utf-8")
     filename = f"nuvio-sales-{event_id}-{_range_name(filters)}.csv"
-    return _csv_response(filename, SALES_COLUMNS, _sales_rows(figures))
+    return _csv_response(filename, selectors.SALES_COLUMNS, selectors.sales_rows(figures))

@@ -150,27 +150,8 @@ class Command(BaseCommand):
     def _write_csv_sales(self, event) -> None:
         writer = csv.writer(self.stdout, lineterminator="\n")
         writer.writerow([])
-        writer.writerow(
-            ["ticket_type_id", "name", "hidden", "quota", "tickets_sold", "revenue", "currency"]
-        )
-        for row in event["ticket_types"]:
-            writer.writerow(
-                [
-                    row["id"],
-                    row["name"],
-                    "true" if row["hidden"] else "false",
-                    row["quota"],
-                    row["tickets_sold"],
-                    row["revenue"],
-                    event["currency"],
-                ]
-            )
-        writer.writerow([])
-        writer.writerow(["promo_code_id", "code", "uses", "discount_total", "currency"])
-        for row in event["promo_codes"]:
-            writer.writerow(
-                [row["id"], row["code"], row["uses"], row["discount_total"], event["currency"]]
-            )
+        writer.writerow(selectors.SALES_COLUMNS)
+        writer.writerows(selectors.sales_rows(event))
 
     def _write_table_sales(self, event) -> None:
         write = self.stdout.write
