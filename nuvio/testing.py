@@ -13,3 +13,13 @@ requires_redis = pytest.mark.skipif(
     not settings.REDIS_URL,
     reason="needs Redis: set REDIS_URL (CI does)",
 )
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """``response`` is the API's error envelope with ``status`` and ``code``;
+    returns its ``error`` object."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+    return body["error"]

@@ -14,18 +14,11 @@ from bookings.models import Booking, BookingStatus
 from bookings.tests.helpers import GOOD_CARD, hold
 from events.models import Event, PromoCode, TicketType
 from events.tests.factories import make_event, make_promo_code, make_ticket_type
+from nuvio.testing import assert_error
 
 pytestmark = pytest.mark.django_db
 URL = "/api/bookings/"
 QUOTE = "/api/bookings/quote/"
-
-
-def _error(response, status, code):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code
-    return body["error"]
 
 
 @pytest.fixture
@@ -126,7 +119,7 @@ def test_quantity_buys_the_only_public_type_as_before(customer_api):
 
 def test_quantity_on_an_event_with_several_public_types_is_invalid(customer_api, gig):
     response = customer_api.post(URL, {"event": str(gig.pk), "quantity": 1}, format="json")
-    error = _error(response, 400, "invalid")
+    error = assert_error(response, 400, "invalid")
     assert set(error["details"]) == {"items"}
 
 
@@ -186,7 +179,7 @@ def test_a_bad_body_is_invalid_and_takes_nothing(customer_api, gig, body, field)
 
     for url in (URL, QUOTE):
         response = customer_api.post(url, {"event": str(gig.pk), **body}, format="json")
-        error = _error(response, 400, "invalid")
+        error = assert_error(response, 400, "invalid")
         assert field in error["details"], error
 
     assert _counters(gig) == before
@@ -202,10 +195,10 @@ def test_each_bad_item_is_named_by_its_position(customer_api, gig):
         (_item(other), {"ticket_type": ["Not a ticket type of this event."]}, "Some items"),
     ):
         body = _body(gig, _item(gig.vip), bad, _item(gig.later))
-        error = _error(customer_api.post(URL, body, format="json"), 400, "invalid")
+        error = assert_error(customer_api.post(URL, body, format="json"), 400, "invalid")
         assert error["details"] == {"items": [{}, errors, {}]}
         assert error["message"].startswith(message)  # the first bad item, not the first item
-    error = _error(customer_api.post(URL, _body(gig), format="json"), 400, "invalid")
+    error = assert_error(customer_api.post(URL, _body(gig), format="json"), 400, "invalid")
     assert error["details"] == {"items": ["This list may not be empty."]}
 
 
@@ -241,7 +234,7 @@ def test_what_the_event_refuses_is_409_and_takes_nothing(
         details = details | {"ticket_type": str(getattr(gig, details["ticket_type"]).pk)}
 
     for url in (URL, QUOTE):
-        error = _error(customer_api.post(url, body, format="json"), 409, expected)
+        error = assert_error(customer_api.post(url, body, format="json"), 409, expected)
         assert error["details"] == details
 
     assert _counters(gig) == before
@@ -287,7 +280,7 @@ def test_the_quote_takes_the_quantity_body_too(customer_api):
 
 def test_the_quote_needs_a_login(anon_api, gig):
     response = anon_api.post(QUOTE, _body(gig, _item(gig.general)), format="json")
-    _error(response, 401, "not_authenticated")
+    assert_error(response, 401, "not_authenticated")
 
 
 # --- pay -------------------------------------------------------------------------------------
@@ -310,7 +303,7 @@ def test_a_booking_that_costs_something_needs_a_card(customer_api, gig):
     pay = f"{URL}{booking['id']}/pay/"
 
     for body in ({}, {"card_number": ""}):
-        error = _error(customer_api.post(pay, body, format="json"), 400, "invalid")
+        error = assert_error(customer_api.post(pay, body, format="json"), 400, "invalid")
         assert "card_number" in error["details"]
     assert Booking.objects.get(pk=booking["id"]).status == BookingStatus.HELD
     assert customer_api.post(pay, {"card_number": GOOD_CARD}, format="json").status_code == 200
@@ -363,9 +356,9 @@ def test_join_the_waiting_list_of_a_sold_out_type(customer_api, outsider, gig):
     hold(outsider, gig, None, items=[{"ticket_type": gig.vip.pk, "quantity": 2}])
     url = f"/api/events/{gig.pk}/waitlist/"
 
-    error = _error(customer_api.post(url, {"quantity": 1}, format="json"), 400, "invalid")
+    error = assert_error(customer_api.post(url, {"quantity": 1}, format="json"), 400, "invalid")
     assert "ticket_type" in error["details"]
-    _error(
+    assert_error(
         customer_api.post(url, {"quantity": 1, "ticket_type": str(gig.general.pk)}, format="json"),
         409,
         "invalid_state",

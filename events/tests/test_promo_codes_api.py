@@ -9,6 +9,7 @@ from bookings import services
 from bookings.tests.helpers import hold
 from events.models import PromoCode
 from events.tests.factories import make_event, make_promo_code, make_ticket_type
+from nuvio.testing import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -16,14 +17,6 @@ FIELDS = {
     "id", "event", "code", "discount_percent", "discount_amount", "ticket_types", "unlocks",
     "max_uses", "uses", "valid_from", "valid_until", "active", "created_at",
 }  # fmt: skip
-
-
-def _error(response, status, code):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code
-    return body["error"]
 
 
 def codes_url(event) -> str:
@@ -58,7 +51,7 @@ def test_promo_codes_are_for_staff_only(anon_api, customer_api, gig):
     personas = ((anon_api, 401, "not_authenticated"), (customer_api, 403, "permission_denied"))
     for api, status, code in personas:
         for method, url, body in calls:
-            _error(getattr(api, method)(url, body, format="json"), status, code)
+            assert_error(getattr(api, method)(url, body, format="json"), status, code)
     assert list(PromoCode.objects.values_list("code", "discount_percent")) == [("SAVE10", 10)]
 
 
@@ -113,9 +106,9 @@ def test_uses_cannot_be_written(staff_api, gig):
 
 def test_an_unknown_event_is_404(staff_api):
     url = "/api/events/00000000-0000-4000-8000-000000000000/promo-codes/"
-    _error(staff_api.get(url), 404, "not_found")
+    assert_error(staff_api.get(url), 404, "not_found")
     response = staff_api.post(url, {"code": "NOPE", "discount_percent": 5}, format="json")
-    _error(response, 404, "not_found")
+    assert_error(response, 404, "not_found")
 
 
 @pytest.mark.parametrize(
@@ -180,7 +173,7 @@ def test_a_bad_code_is_invalid_with_the_fields_named(staff_api, gig, body, field
         if key in body:
             body = body | {key: [names.get(value, value) for value in body[key]]}
 
-    error = _error(staff_api.post(codes_url(gig), body, format="json"), 400, "invalid")
+    error = assert_error(staff_api.post(codes_url(gig), body, format="json"), 400, "invalid")
 
     assert set(error["details"]) == fields, error
     assert list(PromoCode.objects.values_list("code", flat=True)) == ["SAVE10"]
@@ -214,7 +207,7 @@ def test_staff_read_and_change_a_code(staff_api, gig):
         None, "75.00", False,
     )  # fmt: skip
     # A partial change keeps what it does not name: only one discount at a time.
-    error = _error(
+    error = assert_error(
         staff_api.patch(code_url(promo), {"discount_percent": 5}, format="json"), 400, "invalid"
     )
     assert "discount_percent" in error["details"]
@@ -226,7 +219,9 @@ def test_max_uses_cannot_drop_below_the_uses(staff_api, customer, gig):
         customer, gig, None, items=[{"ticket_type": gig.vip.pk, "quantity": 3}], promo_code="SAVE10"
     )
 
-    error = _error(staff_api.patch(code_url(promo), {"max_uses": 2}, format="json"), 400, "invalid")
+    error = assert_error(
+        staff_api.patch(code_url(promo), {"max_uses": 2}, format="json"), 400, "invalid"
+    )
 
     assert error["details"] == {"max_uses": ["Must be at least 3 (tickets that used it)."]}
     assert staff_api.get(code_url(promo)).json()["uses"] == 3
@@ -237,7 +232,7 @@ def test_staff_delete_an_unused_code(staff_api, gig):
     promo = make_promo_code(gig)
     assert staff_api.delete(code_url(promo)).status_code == 204
     assert not PromoCode.objects.exists()
-    _error(staff_api.get(code_url(promo)), 404, "not_found")
+    assert_error(staff_api.get(code_url(promo)), 404, "not_found")
 
 
 def test_a_used_code_cannot_be_deleted(staff_api, customer, gig):
@@ -245,16 +240,16 @@ def test_a_used_code_cannot_be_deleted(staff_api, customer, gig):
     booking = hold(
         customer, gig, None, items=[{"ticket_type": gig.vip.pk, "quantity": 1}], promo_code="save10"
     )
-    _error(staff_api.delete(code_url(promo)), 409, "invalid_state")
+    assert_error(staff_api.delete(code_url(promo)), 409, "invalid_state")
 
     # Nor once its uses came back: a booking still names it.
     services.booking_cancel(user=customer, booking_id=booking.pk)
     assert PromoCode.objects.get(pk=promo.pk).uses == 0
-    _error(staff_api.delete(code_url(promo)), 409, "invalid_state")
+    assert_error(staff_api.delete(code_url(promo)), 409, "invalid_state")
     assert PromoCode.objects.filter(pk=promo.pk).exists()
 
 
 def test_an_unknown_code_is_404(staff_api):
     url = "/api/promo-codes/00000000-0000-4000-8000-000000000000/"
     for method in ("get", "patch", "delete"):
-        _error(getattr(staff_api, method)(url, {}, format="json"), 404, "not_found")
+        assert_error(getattr(staff_api, method)(url, {}, format="json"), 404, "not_found")

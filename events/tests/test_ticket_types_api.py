@@ -14,6 +14,7 @@ from bookings.tests.helpers import hold
 from events.models import Event, EventStatus, TicketType
 from events.services import MAX_TICKET_TYPES
 from events.tests.factories import make_event, make_promo_code, make_ticket_type
+from nuvio.testing import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -21,14 +22,6 @@ FIELDS = {
     "id", "event", "name", "description", "price", "quota", "available", "sale_starts_at",
     "sale_ends_at", "max_per_booking", "hidden", "position", "on_sale", "created_at",
 }  # fmt: skip
-
-
-def _error(response, status, code):
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code
-    return body["error"]
 
 
 def types_url(event) -> str:
@@ -129,7 +122,7 @@ def test_a_code_that_cannot_be_used_is_promo_invalid(anon_api, gig, code, reason
     make_promo_code(gig, code="OFF", active=False, unlocks=[gig.press])
     make_promo_code(gig, code="OLD", valid_until=timezone.now() - dt.timedelta(days=1))
 
-    error = _error(anon_api.get(types_url(gig) + f"?promo_code={code}"), 409, "promo_invalid")
+    error = assert_error(anon_api.get(types_url(gig) + f"?promo_code={code}"), 409, "promo_invalid")
 
     assert error["details"] == {"reason": reason}
 
@@ -139,15 +132,17 @@ def test_types_of_an_event_that_is_not_published_are_404_but_for_staff(
 ):
     draft = make_event(status=EventStatus.DRAFT)
     for api in (anon_api, customer_api):
-        _error(api.get(types_url(draft)), 404, "not_found")
-        _error(api.get(type_url(draft.ticket_types.get())), 404, "not_found")
+        assert_error(api.get(types_url(draft)), 404, "not_found")
+        assert_error(api.get(type_url(draft.ticket_types.get())), 404, "not_found")
     assert _names(staff_api.get(types_url(draft))) == ["General admission"]
 
 
 def test_an_unknown_event_is_404(anon_api, staff_api):
     url = "/api/events/00000000-0000-4000-8000-000000000000/ticket-types/"
-    _error(anon_api.get(url), 404, "not_found")
-    _error(staff_api.post(url, {"name": "X", "price": "1.00"}, format="json"), 404, "not_found")
+    assert_error(anon_api.get(url), 404, "not_found")
+    assert_error(
+        staff_api.post(url, {"name": "X", "price": "1.00"}, format="json"), 404, "not_found"
+    )
 
 
 # --- create ------------------------------------------------------------------------
@@ -183,8 +178,8 @@ def test_a_hidden_type_does_not_lower_the_price(staff_api, gig):
 
 def test_only_staff_add_types(anon_api, customer_api, gig):
     body = {"name": "Sneaky", "price": "1.00"}
-    _error(anon_api.post(types_url(gig), body, format="json"), 401, "not_authenticated")
-    _error(customer_api.post(types_url(gig), body, format="json"), 403, "permission_denied")
+    assert_error(anon_api.post(types_url(gig), body, format="json"), 401, "not_authenticated")
+    assert_error(customer_api.post(types_url(gig), body, format="json"), 403, "permission_denied")
     assert not TicketType.objects.filter(name="Sneaky").exists()
 
 
@@ -226,7 +221,7 @@ def test_only_staff_add_types(anon_api, customer_api, gig):
     ],
 )
 def test_a_bad_type_is_invalid_with_the_field_named(staff_api, gig, body, field):
-    error = _error(staff_api.post(types_url(gig), body, format="json"), 400, "invalid")
+    error = assert_error(staff_api.post(types_url(gig), body, format="json"), 400, "invalid")
     assert field in error["details"], error
     assert gig.ticket_types.count() == 4
 
@@ -235,7 +230,7 @@ def test_an_event_sells_at_most_fifty_types(staff_api):
     event = make_event()
     for i in range(MAX_TICKET_TYPES - 1):
         make_ticket_type(event, name=f"T{i}")
-    error = _error(
+    error = assert_error(
         staff_api.post(types_url(event), {"name": "One more", "price": "1.00"}, format="json"),
         400,
         "invalid",
@@ -245,7 +240,7 @@ def test_an_event_sells_at_most_fifty_types(staff_api):
 
 def test_a_cancelled_events_types_cannot_change(staff_api):
     event = make_event(status=EventStatus.CANCELLED)
-    _error(
+    assert_error(
         staff_api.post(types_url(event), {"name": "Late", "price": "1.00"}, format="json"),
         409,
         "invalid_state",
@@ -262,7 +257,7 @@ def test_a_public_type_is_shown_to_anyone_a_hidden_one_to_staff_only(
         body = api.get(type_url(gig.vip)).json()
         assert set(body) == FIELDS and body["name"] == "VIP"
     for api in (anon_api, customer_api):
-        _error(api.get(type_url(gig.press)), 404, "not_found")
+        assert_error(api.get(type_url(gig.press)), 404, "not_found")
     assert staff_api.get(type_url(gig.press)).json()["hidden"] is True
 
 
@@ -278,13 +273,15 @@ def test_staff_change_a_type_and_the_events_price_follows(staff_api, gig):
 
 def test_put_is_not_allowed(staff_api, gig):
     response = staff_api.put(type_url(gig.vip), {"name": "VIP", "price": "1.00"}, format="json")
-    _error(response, 405, "method_not_allowed")
+    assert_error(response, 405, "method_not_allowed")
 
 
 def test_a_quota_cannot_drop_below_the_tickets_taken(staff_api, customer, gig):
     hold(customer, gig, quantity=None, items=[{"ticket_type": gig.vip.pk, "quantity": 3}])
 
-    error = _error(staff_api.patch(type_url(gig.vip), {"quota": 2}, format="json"), 400, "invalid")
+    error = assert_error(
+        staff_api.patch(type_url(gig.vip), {"quota": 2}, format="json"), 400, "invalid"
+    )
 
     assert error["details"] == {"quota": ["Must be at least 3 (tickets held or sold)."]}
     assert TicketType.objects.get(pk=gig.vip.pk).quota == 4
@@ -302,7 +299,7 @@ def test_a_quota_cannot_drop_below_the_tickets_taken(staff_api, customer, gig):
     ids=["name-of-another-type", "quota-over-capacity", "window-backwards", "price-not-a-number"],
 )
 def test_a_bad_change_is_invalid_and_changes_nothing(staff_api, gig, body, field):
-    error = _error(staff_api.patch(type_url(gig.early), body, format="json"), 400, "invalid")
+    error = assert_error(staff_api.patch(type_url(gig.early), body, format="json"), 400, "invalid")
     assert field in error["details"], error
     early = TicketType.objects.get(pk=gig.early.pk)
     assert (early.name, early.quota, early.sale_starts_at) == ("Early bird", None, None)
@@ -323,18 +320,18 @@ def test_more_quota_goes_to_the_types_waiting_list_first(staff_api, customer, ou
 
 
 def test_only_staff_change_or_delete_types(anon_api, customer_api, gig):
-    _error(
+    assert_error(
         anon_api.patch(type_url(gig.vip), {"price": "1.00"}, format="json"),
         401,
         "not_authenticated",
     )
-    _error(
+    assert_error(
         customer_api.patch(type_url(gig.vip), {"price": "1.00"}, format="json"),
         403,
         "permission_denied",
     )
-    _error(anon_api.delete(type_url(gig.vip)), 401, "not_authenticated")
-    _error(customer_api.delete(type_url(gig.vip)), 403, "permission_denied")
+    assert_error(anon_api.delete(type_url(gig.vip)), 401, "not_authenticated")
+    assert_error(customer_api.delete(type_url(gig.vip)), 403, "permission_denied")
     assert TicketType.objects.get(pk=gig.vip.pk).price == Decimal("1500.00")
 
 
@@ -349,20 +346,20 @@ def test_a_type_that_was_booked_cannot_be_deleted(staff_api, customer, gig):
 
     services.booking_cancel(user=customer, booking_id=booking.pk)  # its tickets came back
 
-    _error(staff_api.delete(type_url(gig.vip)), 409, "invalid_state")
+    assert_error(staff_api.delete(type_url(gig.vip)), 409, "invalid_state")
     assert TicketType.objects.filter(pk=gig.vip.pk).exists()
 
 
 def test_the_last_type_cannot_be_deleted(staff_api):
     event = make_event()
-    _error(staff_api.delete(type_url(event.ticket_types.get())), 409, "invalid_state")
+    assert_error(staff_api.delete(type_url(event.ticket_types.get())), 409, "invalid_state")
 
 
 def test_a_type_a_codes_discount_is_limited_to_cannot_be_deleted(staff_api, gig):
     # Without it the code's list of types would be empty: a discount on every type.
     make_promo_code(gig, code="EARLY5", discount_percent=5, ticket_types=[gig.early])
 
-    error = _error(staff_api.delete(type_url(gig.early)), 409, "invalid_state")
+    error = assert_error(staff_api.delete(type_url(gig.early)), 409, "invalid_state")
 
     assert error["details"] == {"promo_codes": ["EARLY5"]}
 
@@ -407,7 +404,9 @@ def test_an_event_created_with_ticket_types_sells_those(staff_api):
 
 
 def test_an_event_needs_a_price_or_ticket_types(staff_api):
-    error = _error(staff_api.post("/api/events/", _event_body(), format="json"), 400, "invalid")
+    error = assert_error(
+        staff_api.post("/api/events/", _event_body(), format="json"), 400, "invalid"
+    )
     assert "price" in error["details"]
     assert not Event.objects.exists()
 
@@ -423,7 +422,7 @@ def test_bad_ticket_types_on_create_are_named_by_position(staff_api, second, fie
     types = [{"name": "Same", "price": "1.00"}, second, {"name": "Fine", "price": "3.00"}]
     response = staff_api.post("/api/events/", _event_body(ticket_types=types), format="json")
 
-    error = _error(response, 400, "invalid")
+    error = assert_error(response, 400, "invalid")
     first, bad, third = error["details"]["ticket_types"]
     assert (first, set(bad), third) == ({}, fields, {})
     assert not Event.objects.exists()
@@ -439,7 +438,7 @@ def test_patching_the_price_changes_the_only_type(staff_api):
 
 def test_patching_the_price_of_an_event_with_several_types_is_invalid(staff_api, gig):
     url = f"/api/events/{gig.pk}/"
-    error = _error(staff_api.patch(url, {"price": "1.00"}, format="json"), 400, "invalid")
+    error = assert_error(staff_api.patch(url, {"price": "1.00"}, format="json"), 400, "invalid")
     assert "price" in error["details"]
     assert sorted(gig.ticket_types.values_list("price", flat=True)) == [
         Decimal("0.00"), Decimal("300.00"), Decimal("500.00"), Decimal("1500.00"),
@@ -452,7 +451,7 @@ def test_patching_the_price_of_an_event_with_several_types_is_invalid(staff_api,
 
 
 def test_ticket_types_are_not_changed_through_the_event(staff_api, gig):
-    error = _error(
+    error = assert_error(
         staff_api.patch(
             f"/api/events/{gig.pk}/", {"ticket_types": [{"name": "X", "price": "1.00"}]},
             format="json",
