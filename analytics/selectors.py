@@ -53,7 +53,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models import F, Func, IntegerField, Max, Q, QuerySet, Sum
+from django.db.models import Count, F, Func, IntegerField, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -61,9 +61,9 @@ from analytics.cache import FIGURES_TTL_SECONDS, figures_key
 from analytics.models import DailyEventStats
 from analytics.services import FIGURES as ROLLUP_FIGURES
 from analytics.services import day_start, rollups_catch_up, utc_day
-from bookings.models import Booking, BookingItem, BookingStatus
+from bookings.models import Booking, BookingItem, BookingStatus, SeatHold
 from events.cache import cached
-from events.models import Event, PromoCode, TicketType
+from events.models import Event, PromoCode, Seat, TicketType
 from nuvio.errors import Invalid, NotFound
 
 DEFAULT_DAYS = 30
@@ -338,6 +338,50 @@ def _sales_breakdown(event: Event, filters: Filters, now: dt.datetime) -> dict:
     }
 
 
+def seat_sections(event: Event, now: dt.datetime) -> list[dict]:
+    """A seated event's seats per section, as they are now (the date range
+    does not apply: a seat is sold or not): ``[{name, seats, sold, held,
+    blocked, free}]`` in the plan's order; ``[]`` for an unseated event. Two
+    grouped queries whatever the plan's size."""
+    if not event.seated:
+        return []
+    sections = (
+        Seat.objects.filter(event=event)
+        .order_by()
+        .values("section")
+        .annotate(seats=Count("id"), first=Min("position"))
+        .order_by("first")
+    )
+    live = SeatHold.objects.filter(seat__event=event, released_at__isnull=True)
+    states = (
+        live.order_by()
+        .values("seat__section")
+        .annotate(
+            sold=Count("id", filter=Q(booking__status=BookingStatus.CONFIRMED)),
+            held=Count(
+                "id", filter=Q(booking__status=BookingStatus.HELD, booking__expires_at__gt=now)
+            ),
+            blocked=Count("id", filter=Q(booking__isnull=True)),
+        )
+    )
+    by_section = {row["seat__section"]: row for row in states}
+    rows = []
+    for section in sections:
+        state = by_section.get(section["section"], {"sold": 0, "held": 0, "blocked": 0})
+        taken = state["sold"] + state["held"] + state["blocked"]
+        rows.append(
+            {
+                "name": section["section"],
+                "seats": section["seats"],
+                "sold": state["sold"],
+                "held": state["held"],
+                "blocked": state["blocked"],
+                "free": section["seats"] - taken,
+            }
+        )
+    return rows
+
+
 def _sum_if(field: str, condition: Q):
     return Coalesce(Sum(field, filter=condition), 0, output_field=IntegerField())
 
@@ -348,7 +392,8 @@ def analytics_event(
     """The figures of ``GET /api/analytics/events/{id}/``: the summary's
     figures for one event, plus ``available`` (exact: lapsed holds count as
     available, ``Event.objects.with_available``), ``waitlist`` and the sales
-    per ticket type and per promo code (``_sales_breakdown``). Raises
+    per ticket type and per promo code (``_sales_breakdown``) and, on a
+    seated event, its seats per section (``seat_sections``). Raises
     ``NotFound`` for an unknown event."""
     now = now or timezone.now()
     event = Event.objects.with_available(now).filter(pk=event_id).first()
@@ -361,6 +406,7 @@ def analytics_event(
     figures["available"] = event.available
     figures["waitlist"] = waitlist_size(event)
     figures.update(_sales_breakdown(event, filters, now))
+    figures["sections"] = seat_sections(event, now)
     figures["event"] = {
         "id": event.pk,
         "name": event.name,

@@ -82,6 +82,7 @@ def _breakdown(figures: dict) -> dict:
             {**row, "share": rate(row["tickets_sold"], sold)} for row in figures["ticket_types"]
         ],
         "promo_codes": figures["promo_codes"],
+        "sections": figures.get("sections", []),
         "currency": figures["currency"],
     }
 

@@ -58,7 +58,7 @@ def ticket_check_in(*, staff: User, code: str, event_id=None, now=None) -> Check
             admitted = admitted.filter(booking__event_id=event_id)
         won = admitted.update(checked_in_at=now, checked_in_by=staff)
         ticket = (
-            Ticket.objects.select_related("booking__event").filter(code=code).first()
+            Ticket.objects.select_related("booking__event", "seat").filter(code=code).first()
             if set(code) <= set(CODE_ALPHABET)
             else None
         )

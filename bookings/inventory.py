@@ -39,11 +39,12 @@ from bookings.models import (
     BookingStatus,
     Payment,
     PaymentStatus,
+    SeatHold,
     Ticket,
     WaitlistEntry,
     WaitlistStatus,
 )
-from events.models import Event, EventStatus, PromoCode, TicketType
+from events.models import Event, EventStatus, PromoCode, Seat, TicketType
 
 LIVE = [BookingStatus.HELD, BookingStatus.CONFIRMED]
 
@@ -87,6 +88,12 @@ def inventory_report(event_ids=None, *, now: dt.datetime | None = None) -> list[
     while booking is open the first of each type's does not fit the free
     tickets of the event and of its type (else it should have been served);
     an offered entry's booking is a hold, a fulfilled entry's was paid.
+
+    And a seated event's seats (``_seat_problems``): its capacity is its
+    unblocked seats; each live booking item has one live seat hold per
+    ticket, of its own event and ticket type; no dead booking keeps a seat;
+    a confirmed booking's tickets sit on its seats. (One live hold per seat
+    is the database's own constraint.)
     """
     now = now or timezone.now()
     events = Event.objects.with_available(now).order_by("starts_at", "id")
@@ -180,6 +187,7 @@ def inventory_report(event_ids=None, *, now: dt.datetime | None = None) -> list[
         *_item_problems(event_ids),
         *_booking_problems(event_ids),
         *_waitlist_problems(event_ids),
+        *_seat_problems(event_ids),
     ]
     for event_id, message in found:
         if event_id in report:
@@ -393,3 +401,85 @@ def _waitlist_problems(event_ids=None):
             event_id,
             f"{status} waitlist entry {entry_id} has a booking {booking_status or 'missing'}",
         )
+
+
+def _seat_problems(event_ids=None):
+    """``(event_id, sentence)`` for seated events whose capacity is not their
+    unblocked seats, live items without exactly one live seat hold per
+    ticket (of the item's event and type), seats kept by dead bookings, and
+    confirmed bookings whose tickets are not on their seats."""
+    events = Event.objects.filter(seated=True)
+    live_holds = SeatHold.objects.filter(released_at__isnull=True)
+    items = BookingItem.objects.filter(booking__event__seated=True, booking__status__in=LIVE)
+    tickets = Ticket.objects.filter(
+        booking__event__seated=True, booking__status=BookingStatus.CONFIRMED, voided_at=None
+    )
+    if event_ids is not None:
+        event_ids = list(event_ids)
+        events = events.filter(pk__in=event_ids)
+        live_holds = live_holds.filter(seat__event_id__in=event_ids)
+        items = items.filter(booking__event_id__in=event_ids)
+        tickets = tickets.filter(booking__event_id__in=event_ids)
+
+    blocked = live_holds.filter(booking__isnull=True, seat__event=OuterRef("pk")).order_by()
+    seats = Seat.objects.filter(event=OuterRef("pk")).order_by()
+    for event_id, capacity, all_seats, blocked_n in events.annotate(
+        all_seats=Coalesce(
+            Subquery(
+                seats.values("event").annotate(n=Count("id")).values("n"),
+                output_field=IntegerField(),
+            ),
+            0,
+        ),
+        blocked_n=Coalesce(
+            Subquery(
+                blocked.values("seat__event").annotate(n=Count("id")).values("n"),
+                output_field=IntegerField(),
+            ),
+            0,
+        ),
+    ).values_list("id", "capacity", "all_seats", "blocked_n"):
+        if capacity != all_seats - blocked_n:
+            yield (
+                event_id,
+                f"capacity {capacity} is not the {all_seats - blocked_n} unblocked seats",
+            )
+
+    item_holds = live_holds.filter(item=OuterRef("pk")).order_by()
+    for item_id, event_id, quantity, held in (
+        items.annotate(
+            held=Coalesce(
+                Subquery(
+                    item_holds.values("item").annotate(n=Count("id")).values("n"),
+                    output_field=IntegerField(),
+                ),
+                0,
+            )
+        )
+        .exclude(held=F("quantity"))
+        .values_list("id", "booking__event_id", "quantity", "held")
+    ):
+        yield event_id, f"booking item {item_id} of {quantity} tickets has {held} live seats"
+
+    wrong = live_holds.filter(booking__isnull=False).filter(
+        ~Q(seat__event_id=F("booking__event_id"))
+        | ~Q(seat__ticket_type_id=F("item__ticket_type_id"))
+        | ~Q(item__booking_id=F("booking_id"))
+        | ~Q(booking__status__in=LIVE)
+    )
+    for seat_label, event_id, booking_id, status in wrong.values_list(
+        "seat__label", "seat__event_id", "booking_id", "booking__status"
+    ):
+        yield (
+            event_id,
+            f"seat {seat_label} is held for booking {booking_id} ({status}) "
+            "that is dead or not of its event and ticket type",
+        )
+
+    seated_right = live_holds.filter(booking=OuterRef("booking"), seat=OuterRef("seat"))
+    for ticket_id, event_id in (
+        tickets.filter(Q(seat__isnull=True) | ~Exists(seated_right))
+        .values_list("id", "booking__event_id")
+        .order_by()
+    ):
+        yield event_id, f"ticket {ticket_id} is not on one of its booking's seats"

@@ -7,7 +7,7 @@ from django.db.models import Case, Count, F, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Round
 from django.utils import timezone
 
-from events.models import Event, PromoCode, TicketType
+from events.models import Event, PromoCode, Seat, TicketType
 
 
 class BookingStatus(models.TextChoices):
@@ -149,6 +149,25 @@ class BookingItem(models.Model):
     def total(self):
         return self.quantity * (self.unit_price - self.discount)
 
+    def seat_summaries(self) -> list[dict]:
+        """The item's seats as ``[{id, label}]`` in the plan's order: those of
+        a hold just made (``seat_choices``), else its seat holds (prefetch
+        them for a list: ``bookings.selectors.item_seat_holds``; a seat taken
+        again after a release counts once); empty on an unseated event."""
+        choices = getattr(self, "seat_choices", None)
+        if choices is not None:
+            return [{"id": str(seat.id), "label": seat.label} for seat in choices]
+        if not self.booking.event.seated:
+            return []
+        seats = {hold.seat_id: hold.seat for hold in self.seat_holds.all()}
+        ordered = sorted(seats.values(), key=lambda seat: seat.position)
+        return [{"id": str(seat.id), "label": seat.label} for seat in ordered]
+
+    @property
+    def seat_labels(self) -> str:
+        """The item's seats for people: "Stalls A-1, Stalls A-2"."""
+        return ", ".join(seat["label"] for seat in self.seat_summaries())
+
 
 class PaymentStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
@@ -223,8 +242,52 @@ CODE_ALPHABET = "34679ACDEFGHJKMNPQRTUVWXY"
 CODE_LENGTH = 18
 
 
+class SeatHold(models.Model):
+    """A seat taken: by a booking (its hold, then its sale) or, with no
+    booking, blocked by staff. It is live until ``released_at`` is set (the
+    booking expired or was cancelled, or the seat was unblocked), and the
+    database allows one live ``SeatHold`` per seat: a seat belongs to at most
+    one live booking whatever the code above does. A hold that lapsed but was
+    not released yet still counts as live here; the booking services release
+    it under the event's lock before its seat is taken again, and reads show
+    its seat as free (``events.selectors.seat_statuses``)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    seat = models.ForeignKey(Seat, on_delete=models.CASCADE, related_name="holds")
+    booking = models.ForeignKey(
+        "Booking", on_delete=models.CASCADE, null=True, blank=True, related_name="seat_holds"
+    )
+    item = models.ForeignKey(
+        "BookingItem", on_delete=models.CASCADE, null=True, blank=True, related_name="seat_holds"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["seat"], condition=Q(released_at__isnull=True), name="seat_one_live_hold"
+            ),
+            models.CheckConstraint(
+                condition=Q(booking__isnull=True, item__isnull=True)
+                | Q(booking__isnull=False, item__isnull=False),
+                name="seat_hold_booking_and_item",
+            ),
+        ]
+        indexes = [models.Index(fields=["booking"], name="seat_hold_by_booking")]
+
+    def __str__(self) -> str:
+        return f"{self.seat_id} ({'blocked' if self.booking_id is None else self.booking_id})"
+
+
 def new_ticket_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+# Tickets as people read them: a booking's by seat along the plan (none on an
+# unseated event), in the order they were issued.
+TICKET_ORDER = ("created_at", "seat__position", "id")
 
 
 class Ticket(models.Model):
@@ -242,6 +305,9 @@ class Ticket(models.Model):
         related_name="+",
     )
     voided_at = models.DateTimeField(null=True, blank=True)
+    seat = models.ForeignKey(
+        Seat, on_delete=models.PROTECT, null=True, blank=True, related_name="tickets"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from bookings.calendar import booking_ics, ics_filename
-from bookings.models import Booking, BookingStatus, Notification, NotificationKind
+from bookings.models import TICKET_ORDER, Booking, BookingStatus, Notification, NotificationKind
 from events.models import EventStatus
 from nuvio.errors import NotFound
 
@@ -278,12 +278,14 @@ def _email_for(notification: Notification) -> EmailMultiAlternatives:
         "items": [],
     }
     if booking is not None:
-        context["tickets"] = [t for t in booking.tickets.all() if t.voided_at is None]
+        context["tickets"] = list(
+            booking.tickets.filter(voided_at=None).select_related("seat").order_by(*TICKET_ORDER)
+        )
         context["refund"] = _refund_of(booking)
         context["items"] = list(
-            booking.items.select_related("ticket_type").order_by(
-                "ticket_type__position", "ticket_type__price", "ticket_type__name"
-            )
+            booking.items.select_related("ticket_type", "booking__event")
+            .prefetch_related("seat_holds__seat")
+            .order_by("ticket_type__position", "ticket_type__price", "ticket_type__name")
         )
     kind = notification.kind
     subject = SUBJECTS[kind].format(event=event.name if event else "Nuvio")

@@ -12,14 +12,26 @@ from bookings.models import (
     PaymentStatus,
     Refund,
     RefundStatus,
+    SeatHold,
     WaitlistEntry,
 )
 
 
 def booking_items() -> Prefetch:
-    """Prefetch a booking's items with their ticket types (one query for a
-    whole list of bookings)."""
-    return Prefetch("items", queryset=BookingItem.objects.select_related("ticket_type"))
+    """Prefetch a booking's items with their ticket types and seats (two
+    queries for a whole list of bookings)."""
+    return Prefetch(
+        "items",
+        queryset=BookingItem.objects.select_related("ticket_type").prefetch_related(
+            item_seat_holds()
+        ),
+    )
+
+
+def item_seat_holds() -> Prefetch:
+    """Prefetch booking items' seat holds with their seats (``BookingItem.seat_summaries``)."""
+    holds = SeatHold.objects.select_related("seat").order_by("seat__position", "created_at")
+    return Prefetch("seat_holds", queryset=holds)
 
 
 def bookings_for_user(*, user, status: str | None = None, when: str | None = None, now=None):

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from bookings import checkin
 from bookings.forms import CheckInForm
-from bookings.models import Booking, BookingStatus
+from bookings.models import TICKET_ORDER, Booking, BookingStatus
 from events.models import Event, EventStatus
 from nuvio.decorators import session_or_token_required
 from nuvio.errors import NotFound, NuvioError
@@ -39,7 +39,11 @@ def ticket_print(request, booking_id):
         ),
         pk=booking_id,
     )
-    tickets = booking.tickets.filter(voided_at__isnull=True).order_by("created_at", "id")
+    tickets = (
+        booking.tickets.filter(voided_at__isnull=True)
+        .select_related("seat")
+        .order_by(*TICKET_ORDER)
+    )
     return render(request, "bookings/print.html", {"booking": booking, "tickets": tickets})
 
 
@@ -69,9 +73,11 @@ def checkin_page(request):
             except NuvioError as exc:
                 result, status = {"ok": False, "code": exc.code, "message": exc.message}, exc.status
             else:
+                seat = done.ticket.seat
                 result = {
                     "ok": True,
                     "message": f"Ticket {done.ticket.code} admitted to {done.event.name}.",
+                    "seat": seat.label if seat else None,
                 }
             # A fresh, empty code box for the next person in line.
             form = CheckInForm(initial={"event": event}, events=events)

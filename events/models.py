@@ -92,6 +92,9 @@ class Event(models.Model):
     # 0 the reserve fast path finds no room: tickets that come back go to the
     # waiting list first, never to a new buyer.
     waitlist_waiting = models.PositiveIntegerField(default=0, editable=False)
+    # True once the event has a seating plan (``Seat`` rows): its capacity then
+    # follows its seats that are not blocked, and every ticket has a seat.
+    seated = models.BooleanField(default=False, editable=False)
     price = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.CharField(max_length=3, default=default_currency)
     status = models.CharField(max_length=10, choices=EventStatus.choices, default=EventStatus.DRAFT)
@@ -308,3 +311,43 @@ class PromoCode(models.Model):
         if self.max_uses is not None and self.uses >= self.max_uses:
             return "used_up"
         return None
+
+
+class Seat(models.Model):
+    """One seat of an event's seating plan, sold at its ticket type's price.
+
+    A plan is sections of rows of seats, kept flat: ``position`` numbers every
+    seat in the plan's order (sections as listed, rows front to back, seats in
+    their order within the row), which is also the "best available" ranking,
+    and ``row_index`` numbers the rows, so that two seats side by side are
+    consecutive positions of one row. Who has a seat is not here: a seat is
+    held, sold or blocked by a live ``bookings.SeatHold``, and the database
+    allows at most one of those per seat.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="seats")
+    section = models.CharField(max_length=100)
+    row = models.CharField(max_length=20)
+    number = models.CharField(max_length=20)
+    label = models.CharField(max_length=150)  # "{section} {row}-{number}"
+    x = models.FloatField()
+    y = models.FloatField()
+    ticket_type = models.ForeignKey(TicketType, on_delete=models.PROTECT, related_name="seats")
+    row_index = models.PositiveIntegerField()
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["event", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "position"], name="seat_position_per_event"),
+            models.UniqueConstraint(fields=["event", "label"], name="seat_label_per_event"),
+        ]
+        indexes = [models.Index(fields=["ticket_type"], name="seat_by_ticket_type")]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @staticmethod
+    def label_for(section: str, row: str, number: str) -> str:
+        return f"{section} {row}-{number}"

@@ -121,6 +121,11 @@ class PromoInvalid(Conflict):
     default_message = "This promo code cannot be used."
 
 
+class SeatTaken(Conflict):
+    code = "seat_taken"
+    default_message = "A chosen seat is no longer free."
+
+
 class Throttled(NuvioError):
     status, code = 429, "throttled"
     default_message = "Too many requests. Try again later."

@@ -83,6 +83,15 @@ class PromoCodeFiguresSerializer(serializers.Serializer):
     )
 
 
+class SectionFiguresSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    seats = serializers.IntegerField(help_text="Seats in the section.")
+    sold = serializers.IntegerField(help_text="Seats of confirmed bookings.")
+    held = serializers.IntegerField(help_text="Seats of holds still running.")
+    blocked = serializers.IntegerField(help_text="Seats staff blocked.")
+    free = serializers.IntegerField(help_text="Seats a buyer could take now.")
+
+
 class EventFiguresSerializer(SummarySerializer):
     available = serializers.IntegerField(
         help_text="Tickets a buyer could take now (lapsed holds count as available)."
@@ -93,4 +102,9 @@ class EventFiguresSerializer(SummarySerializer):
     )
     promo_codes = PromoCodeFiguresSerializer(
         many=True, help_text="Every promo code of the event, by code."
+    )
+    sections = SectionFiguresSerializer(
+        many=True,
+        help_text="A seated event's seats per section as they are now, in the plan's order; "
+        "empty for an event without a seating plan.",
     )

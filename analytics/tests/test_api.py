@@ -105,7 +105,13 @@ def test_summary_answers_the_hand_computed_figures(world, staff_api):
 def test_event_figures_have_the_summary_fields_plus_available_and_waitlist(world, staff_api):
     body = staff_api.get(event_url(world.alpha), WHOLE).json()
 
-    assert set(body) == SUMMARY_KEYS | {"available", "waitlist", "ticket_types", "promo_codes"}
+    assert set(body) == SUMMARY_KEYS | {
+        "available",
+        "waitlist",
+        "ticket_types",
+        "promo_codes",
+        "sections",
+    }
     assert (body["available"], body["waitlist"]) == (16, 0)
     assert body["bookings"] == {
         "total": 4,

@@ -39,21 +39,25 @@ class PaymentSummarySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=PaymentStatus.choices)
 
 
+class SeatSummarySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    label = serializers.CharField()
+
+
 class TicketSerializer(serializers.ModelSerializer):
+    seat = SeatSummarySerializer(
+        read_only=True, allow_null=True, help_text="The ticket's seat; null on unseated events."
+    )
+
     class Meta:
         model = Ticket
-        fields = ["id", "code", "checked_in_at"]
+        fields = ["id", "code", "seat", "checked_in_at"]
 
 
 class TicketTypeSummarySerializer(serializers.ModelSerializer):
     class Meta:
         model = TicketType
         fields = ["id", "name"]
-
-
-class SeatSummarySerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    label = serializers.CharField()
 
 
 class BookingItemSerializer(serializers.ModelSerializer):
@@ -78,7 +82,7 @@ class BookingItemSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(SeatSummarySerializer(many=True))
     def get_seats(self, item: BookingItem) -> list:
-        return []  # no event has a seating plan yet
+        return item.seat_summaries()
 
 
 class BookingSerializer(serializers.ModelSerializer):
@@ -171,7 +175,7 @@ class BookingSerializer(serializers.ModelSerializer):
                     "unit_price": _money(item.unit_price),
                     "discount": _money(item.discount),
                     "total": _money(item.total),
-                    "seats": [],
+                    "seats": item.seat_summaries(),
                 }
                 for item in booking.items.all()
             ],
@@ -243,8 +247,9 @@ class ReserveItemSerializer(serializers.Serializer):
 
 
 class ReserveSerializer(serializers.Serializer):
-    """``{event, quantity}`` (the event's only public type on sale) or
-    ``{event, items, promo_code?}``: exactly one of ``quantity`` and ``items``.
+    """``{event, quantity}`` (the event's only public type on sale),
+    ``{event, items, promo_code?}`` or, on a seated event, ``{event, seats,
+    promo_code?}``: exactly one of ``quantity``, ``items`` and ``seats``.
     The rules that need the event (its types, their windows, the code) are
     the service's."""
 
@@ -261,6 +266,14 @@ class ReserveSerializer(serializers.Serializer):
         allow_empty=False,
         max_length=MAX_ITEMS,
         help_text=f"1 to {MAX_ITEMS} distinct ticket types of the event; or give quantity.",
+    )
+    seats = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        allow_empty=False,
+        max_length=MAX_QUANTITY,
+        help_text="On a seated event: these seats (each sold at its ticket type's price); "
+        "or give quantity or items for the best available seats.",
     )
     promo_code = serializers.CharField(
         required=False,
@@ -289,13 +302,21 @@ class ReserveSerializer(serializers.Serializer):
         return super().run_validation(data)
 
     def validate(self, attrs):
+        if "seats" in attrs:
+            if "quantity" in attrs or "items" in attrs:
+                raise serializers.ValidationError(
+                    {"seats": ["Give either seats, items or quantity."]}
+                )
+            if len(set(attrs["seats"])) != len(attrs["seats"]):
+                raise serializers.ValidationError({"seats": ["Give each seat once."]})
+            return attrs
         if "quantity" in attrs and "items" in attrs:
             raise serializers.ValidationError(
                 {"items": ["Give either quantity or items, not both."]}
             )
         if "quantity" not in attrs and "items" not in attrs:
             raise serializers.ValidationError(
-                {"quantity": ["This field is required (or give items)."]}
+                {"quantity": ["This field is required (or give items or seats)."]}
             )
         items, seen, errors = attrs.get("items") or [], set(), []
         for item in items:
@@ -317,6 +338,7 @@ class ReserveSerializer(serializers.Serializer):
             "quantity": data.get("quantity"),
             "items": None if items is None else [dict(item) for item in items],
             "promo_code": data.get("promo_code") or None,
+            "seats": data.get("seats"),
         }
 
 

@@ -23,7 +23,7 @@ from bookings.api.serializers import (
     WaitlistJoinSerializer,
 )
 from bookings.idempotency import REPLAYED_HEADER, idempotent
-from bookings.models import Booking, Notification, Payment, Ticket, WaitlistEntry
+from bookings.models import TICKET_ORDER, Booking, Notification, Payment, Ticket, WaitlistEntry
 
 # The quote takes nothing, but it answers whether a promo code exists: guessing
 # codes costs the same there as reserving with them.
@@ -41,7 +41,7 @@ def _detail_queryset():
     return Booking.objects.select_related("event", "promo_code").prefetch_related(
         "refunds",
         selectors.booking_items(),
-        "tickets",
+        Prefetch("tickets", queryset=Ticket.objects.select_related("seat").order_by(*TICKET_ORDER)),
         Prefetch("payments", queryset=Payment.objects.prefetch_related("refunds")),
     )
 
@@ -170,8 +170,10 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, methods=["get"])
     def tickets(self, request, pk=None):
         booking = self.get_object()
-        tickets = Ticket.objects.filter(booking=booking, voided_at__isnull=True).order_by(
-            "created_at", "id"
+        tickets = (
+            Ticket.objects.filter(booking=booking, voided_at__isnull=True)
+            .select_related("seat")
+            .order_by(*TICKET_ORDER)
         )
         page = self.paginate_queryset(tickets)
         return self.get_paginated_response(TicketSerializer(page, many=True).data)

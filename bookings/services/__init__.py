@@ -5,7 +5,8 @@ Callers use the package: ``from bookings import services;
 services.booking_reserve(...)``. Its modules only import downward:
 
 - ``_core``     errors, the per-user limit, **taking tickets**
-                (``tickets_take_locked``), creating holds (``booking_hold_locked``)
+                (``tickets_take_locked``), creating holds (``booking_hold_locked``),
+                **seats** (which are free, the best available: ``seats_best``)
 - ``waitlist``  joining the waiting list, serving it, following its offers
 - ``returns``   **giving tickets back** (``tickets_return_locked``): capacity,
                 quotas and code uses together, then the waiting list is served
@@ -45,6 +46,7 @@ from bookings.services._core import (
     Line,
     booking_hold_locked,
     retry_on_conflict,
+    seats_best,
     tickets_take_locked,
 )
 from bookings.services.cancel import (
@@ -99,6 +101,7 @@ __all__ = [
     "refund_percent",
     "refunds_retry_pending",
     "retry_on_conflict",
+    "seats_best",
     "tickets_return_locked",
     "tickets_take_locked",
     "waitlist_close_locked",

@@ -10,6 +10,9 @@ package uses, importing nothing of the package itself.
 - The statements that run under an event's row lock are plain SQL prepared
   at import, so the lock waits for the database only (see "plain SQL under
   the event's row lock" below).
+- **Seats** of a seated event: which are free, the best available ones
+  (``seats_pick_best_locked``), and the ``SeatHold`` rows a hold inserts
+  with its booking (``NewHold``), all under the event's row lock.
 - Small shared helpers: the per-user limit, announcing a change, looking up a
   user's booking, retrying a transaction PostgreSQL aborted.
 
@@ -27,14 +30,14 @@ from functools import cache, wraps
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 
 from accounts.models import User
-from bookings.models import Booking, BookingItem, BookingStatus
+from bookings.models import Booking, BookingItem, BookingStatus, SeatHold
 from bookings.pricing import ZERO, totals
 from bookings.signals import bookings_changed
-from events.models import Event, EventStatus, PromoCode, TicketType
-from nuvio.errors import Invalid, LimitExceeded, NotFound, SoldOut
+from events.models import Event, EventStatus, PromoCode, Seat, TicketType
+from nuvio.errors import Invalid, LimitExceeded, NotFound, SeatTaken, SoldOut
 
 logger = logging.getLogger("nuvio.bookings")
 
@@ -333,6 +336,113 @@ def tickets_take_locked(
         promo.uses += quantity
 
 
+# --- seats ---------------------------------------------------------------------
+#
+# A seat is taken by a live ``SeatHold`` (``released_at`` null), and the
+# database allows one per seat. Every function here runs under the event's
+# row lock, after the event's lapsed holds were released (their seat holds
+# with them), so a live hold is a real one: held, sold, or blocked by staff.
+
+
+@dataclass(frozen=True)
+class SeatChoice:
+    """A seat going into a hold: its id and label (what the answer shows)."""
+
+    id: uuid.UUID
+    label: str
+
+
+def seat_taken(seat_ids) -> SeatTaken:
+    """``seat_taken`` naming the seats that were lost."""
+    ids = sorted(str(seat_id) for seat_id in seat_ids)
+    noun = "This seat is" if len(ids) == 1 else f"{len(ids)} of the chosen seats are"
+    return SeatTaken(f"{noun} no longer free.", details={"seats": ids})
+
+
+def seats_taken_locked(seat_ids) -> set:
+    """The seats among ``seat_ids`` that have a live hold (held, sold,
+    blocked), or that are gone (a plan replaced since they were chosen)."""
+    ids = list(seat_ids)
+    live = SeatHold.objects.filter(seat_id__in=ids, released_at__isnull=True)
+    taken = set(live.values_list("seat_id", flat=True))
+    return taken | (set(ids) - set(Seat.objects.filter(id__in=ids).values_list("id", flat=True)))
+
+
+def _free_seats(event: Event, ticket_type: TicketType, now: dt.datetime | None = None):
+    """Seats of the type without a live hold (with ``now``: a lapsed hold's
+    seat counts as free, as every read shows it)."""
+    live = SeatHold.objects.filter(seat_id=OuterRef("pk"), released_at__isnull=True)
+    if now is not None:
+        live = live.exclude(_lapsed_hold(now))
+    return Seat.objects.filter(event=event, ticket_type=ticket_type).filter(~Exists(live))
+
+
+def _lapsed_hold(now: dt.datetime) -> Q:
+    """A seat hold whose booking is a hold that ran out."""
+    return Q(booking__status=BookingStatus.HELD, booking__expires_at__lte=now)
+
+
+def seats_lapsed(seat_ids, *, now: dt.datetime) -> set:
+    """The seats among ``seat_ids`` whose live hold is a lapsed booking's."""
+    live = SeatHold.objects.filter(seat_id__in=list(seat_ids), released_at__isnull=True)
+    return set(live.filter(_lapsed_hold(now)).values_list("seat_id", flat=True))
+
+
+def seats_free_locked(*, event: Event, ticket_type: TicketType) -> list[tuple]:
+    """The free seats of ``ticket_type`` in ranking order (the plan's order:
+    sections as listed, rows front to back, seats along the row), as
+    ``(id, label, row_index, position)``."""
+    return list(
+        _free_seats(event, ticket_type)
+        .order_by("position")
+        .values_list("id", "label", "row_index", "position")
+    )
+
+
+def seats_best(free: Sequence[tuple], quantity: int) -> list[tuple]:
+    """The best ``quantity`` seats of ``free`` (``seats_free_locked``'s rows,
+    in ranking order): the best-ranked run of adjacent seats in one row (each
+    the next position of the same row), else the best-ranked seats wherever
+    they are; fewer when fewer are free."""
+    if quantity <= 0:
+        return []
+    run_start = 0
+    for i, seat in enumerate(free):
+        if i > run_start:
+            before = free[i - 1]
+            if seat[2] != before[2] or seat[3] != before[3] + 1:
+                run_start = i
+        if i - run_start + 1 == quantity:
+            return list(free[run_start : i + 1])
+    return list(free[:quantity])
+
+
+def seats_pick_best_locked(
+    *, event: Event, ticket_type: TicketType, quantity: int
+) -> list[SeatChoice]:
+    """The best available ``quantity`` seats of ``ticket_type`` (``seats_best``);
+    ``SoldOut`` naming the type when fewer are free."""
+    free = seats_free_locked(event=event, ticket_type=ticket_type)
+    if len(free) < quantity:
+        raise sold_out(len(free), ticket_type)
+    return [SeatChoice(row[0], row[1]) for row in seats_best(free, quantity)]
+
+
+def seats_free_count(
+    *, event: Event, ticket_type: TicketType, now: dt.datetime | None = None
+) -> int:
+    """How many seats of ``ticket_type`` are free (with ``now``, lapsed holds'
+    seats counted as free: a read without the lock)."""
+    return _free_seats(event, ticket_type, now).count()
+
+
+def seats_release_locked(*, booking_ids, now: dt.datetime) -> int:
+    """Free the seats of ``booking_ids`` (just cancelled or expired)."""
+    return SeatHold.objects.filter(booking_id__in=list(booking_ids), released_at=None).update(
+        released_at=now
+    )
+
+
 # --- creating holds ------------------------------------------------------------
 
 
@@ -362,7 +472,10 @@ class NewHold:
         lines: Sequence[Line],
         promo: PromoCode | None,
         now: dt.datetime,
+        seats: dict | None = None,
     ):
+        """``seats`` (a seated event): for each line's ticket type id, the
+        ``SeatChoice``\\ s the hold takes, as many as the line's quantity."""
         subtotal, discount, total = totals(
             (line.quantity, line.unit_price, line.discount) for line in lines
         )
@@ -395,11 +508,23 @@ class NewHold:
         # ``prefetch_related`` fills it (in the order it gives, by id): the
         # API shows the new hold with no query.
         self.items.sort(key=lambda item: item.pk)
+        self.seat_holds = []
+        for item in self.items:
+            chosen = (seats or {}).get(item.ticket_type_id, [])
+            if seats is not None and len(chosen) != item.quantity:
+                raise ValueError("a seated hold needs one seat per ticket")
+            item.seat_choices = list(chosen)  # shown without a query (``seat_summaries``)
+            self.seat_holds += [
+                SeatHold(seat_id=seat.id, booking=booking, item=item, created_at=now)
+                for seat in chosen
+            ]
         prefetched = booking.items.all()
         prefetched._result_cache, prefetched._prefetch_done = self.items, True
         booking._prefetched_objects_cache = {"items": prefetched}
         self._items_sql = insert_sql(BookingItem, rows=len(self.items))
         self._items_params = [value for item in self.items for value in insert_row(item)]
+        self._seats_sql = insert_sql(SeatHold, rows=len(self.seat_holds)) if seats else None
+        self._seats_params = [value for hold in self.seat_holds for value in insert_row(hold)]
         self._hold_params = [
             *insert_row(booking),
             # _WITHIN_LIMIT's: the new tickets, whose, the live ones, the limit
@@ -424,6 +549,11 @@ class NewHold:
         if not inserted:
             already = live_quantity(user=booking.user, event_id=booking.event_id, now=self._now)
             raise limit_exceeded(booking.event.max_tickets_per_user, already)
+        if self._seats_sql:
+            # The seats were checked free under the lock; the unique index on
+            # live seat holds refuses any seat taken twice regardless.
+            with connection.cursor() as cursor:
+                cursor.execute(self._seats_sql, self._seats_params)
         for item in self.items:
             _saved(item)
         return _saved(booking)
@@ -441,7 +571,11 @@ def booking_hold_locked(
     if live_quantity(user=user, event_id=event.pk, now=now) + quantity > event.max_tickets_per_user:
         return None
     lines = [Line(ticket_type, quantity, ticket_type.price)]
-    hold = NewHold(user=user, event=event, lines=lines, promo=None, now=now)
+    seats = None
+    if event.seated:
+        chosen = seats_pick_best_locked(event=event, ticket_type=ticket_type, quantity=quantity)
+        seats = {ticket_type.pk: chosen}
+    hold = NewHold(user=user, event=event, lines=lines, promo=None, now=now, seats=seats)
     try:
         with transaction.atomic():  # a savepoint: a refusal leaves no counter moved
             hold.insert_items()

@@ -21,6 +21,7 @@ from bookings.models import (
     PaymentStatus,
     Refund,
     RefundStatus,
+    SeatHold,
     Ticket,
 )
 from bookings.services._core import (
@@ -29,6 +30,7 @@ from bookings.services._core import (
     bookings_announce,
     own_booking,
     retry_on_conflict,
+    seats_taken_locked,
     tickets_take_locked,
 )
 from bookings.services.refunds import refund_execute
@@ -130,8 +132,37 @@ def _take_again_locked(event: Event, booking: Booking, now: dt.datetime) -> None
     try:
         with transaction.atomic():
             tickets_take_locked(event=event, lines=lines, promo=promo, now=now)
+            if event.seated:
+                _seats_take_again_locked(booking, now)
     except NotEnough:
         raise HoldExpired("This hold expired and its tickets are gone.") from None
+
+
+def _seats_take_again_locked(booking: Booking, now: dt.datetime) -> None:
+    """The seats of a released hold, taken again if none was taken since
+    (``HoldExpired`` otherwise, in the caller's savepoint)."""
+    released = list(SeatHold.objects.filter(booking=booking).order_by("created_at", "id"))
+    if not released or seats_taken_locked([hold.seat_id for hold in released]):
+        raise HoldExpired("This hold expired and its seats are gone.")
+    SeatHold.objects.bulk_create(
+        [
+            SeatHold(seat_id=hold.seat_id, booking=booking, item_id=hold.item_id, created_at=now)
+            for hold in {hold.seat_id: hold for hold in released}.values()
+        ]
+    )
+
+
+def _tickets(booking: Booking, now: dt.datetime) -> list[Ticket]:
+    """One ticket per ticket of the booking; on a seated event, one per seat
+    (its live seat holds), in the plan's order."""
+    if not booking.event.seated:
+        return [Ticket(booking=booking, created_at=now) for _ in range(booking.quantity)]
+    seat_ids = (
+        SeatHold.objects.filter(booking=booking, released_at__isnull=True)
+        .order_by("seat__position")
+        .values_list("seat_id", flat=True)
+    )
+    return [Ticket(booking=booking, seat_id=seat_id, created_at=now) for seat_id in seat_ids]
 
 
 @retry_on_conflict
@@ -162,9 +193,8 @@ def _confirm(*, booking_id, charge) -> Booking:
             card_last4=charge.card_last4 if charge else "",
             created_at=now,
         )
-        Ticket.objects.bulk_create(
-            [Ticket(booking=booking, created_at=now) for _ in range(booking.quantity)]
-        )
+        booking.event = event
+        Ticket.objects.bulk_create(_tickets(booking, now))
         waitlist_offers_settle_locked(booking_ids=[booking.pk], change="confirmed", now=now)
         bookings_announce(event.pk, [booking.pk], "confirmed", now)
     booking.event = event

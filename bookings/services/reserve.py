@@ -47,6 +47,7 @@ from bookings.services._core import (
     Line,
     NewHold,
     NotEnough,
+    SeatChoice,
     bookings_announce,
     db_value,
     insert_row,
@@ -56,11 +57,16 @@ from bookings.services._core import (
     model_from_row,
     no_such_event,
     retry_on_conflict,
+    seat_taken,
+    seats_free_count,
+    seats_lapsed,
+    seats_pick_best_locked,
+    seats_taken_locked,
     sold_out,
     tickets_take_locked,
 )
 from bookings.services.expiry import holds_release_lapsed_locked
-from events.models import Event, EventStatus, PromoCode, TicketType
+from events.models import Event, EventStatus, PromoCode, Seat, TicketType
 from events.selectors import (
     promo_applies,
     promo_code_find,
@@ -92,6 +98,12 @@ class QuoteItem:
     unit_price: Decimal
     discount: Decimal  # per ticket
     total: Decimal
+    # The seats a ``seats`` body chose (best available ones are chosen when held)
+    seat_choices: list[SeatChoice]
+
+    def seat_summaries(self) -> list[dict]:
+        """As ``BookingItem.seat_summaries``: ``[{id, label}]``."""
+        return [{"id": str(seat.id), "label": seat.label} for seat in self.seat_choices]
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,8 @@ class _Plan:
     event: Event
     lines: list[Line]  # in ascending ticket type id order
     promo: PromoCode | None
+    # The seats a ``seats`` body chose, by ticket type id (None: best available)
+    seats: dict[uuid.UUID, list[SeatChoice]] | None = None
 
     @property
     def quantity(self) -> int:
@@ -135,9 +149,37 @@ def _quantity_error(quantity) -> str | None:
     return None
 
 
-def _requested(items, quantity) -> list[tuple[uuid.UUID, int]] | int:
-    """The body's shape: ``quantity`` (the event's only type) or 1 to
-    MAX_ITEMS items of distinct types, each with a quantity in range."""
+def _requested_seats(seats) -> list[uuid.UUID]:
+    """A ``seats`` body: 1 to MAX_QUANTITY distinct seat ids."""
+    if not isinstance(seats, list | tuple) or not seats:
+        raise Invalid("Choose at least one seat.", details={"seats": ["Must not be empty."]})
+    if len(seats) > MAX_QUANTITY:
+        message = f"At most {MAX_QUANTITY} seats per booking."
+        raise Invalid(message, details={"seats": [message]})
+    ids, errors = [], []
+    for seat in seats:
+        try:
+            seat_id = uuid.UUID(str(seat))
+        except ValueError:
+            errors.append(f"{seat!r} is not a seat id.")
+            continue
+        if seat_id in ids:
+            errors.append(f"{seat_id} is listed twice: give each seat once.")
+        ids.append(seat_id)
+    if errors:
+        raise Invalid("Some seats are not valid.", details={"seats": errors})
+    return ids
+
+
+def _requested(items, quantity, seats=None) -> list[tuple[uuid.UUID, int]] | int | list:
+    """The body's shape: ``quantity`` (the event's only type), 1 to
+    MAX_ITEMS items of distinct types, each with a quantity in range, or
+    (``seats``) distinct seat ids, returned as ``("seats", ids)``."""
+    if seats is not None:
+        if items is not None or quantity is not None:
+            message = "Give either seats, items or quantity."
+            raise Invalid(message, details={"seats": [message]})
+        return ("seats", _requested_seats(seats))
     if items is None:
         if quantity is None:
             raise Invalid(
@@ -268,10 +310,36 @@ def _event_and_types(event_id: uuid.UUID) -> tuple[Event | None, list[TicketType
     return event, types
 
 
-def _plan(*, user: User, event_id: uuid.UUID, items, quantity, promo_code, now) -> _Plan:
+def _seats_chosen(event: Event, seat_ids: list[uuid.UUID], types: list[TicketType]):
+    """A ``seats`` body's seats as ``[(ticket type, [SeatChoice])]`` in the
+    types' order; ``Invalid`` for a seat that is not one of this event's."""
+    if not event.seated:
+        message = "This event has no seating plan: ask for a quantity or items."
+        raise Invalid(message, details={"seats": [message]})
+    found = {
+        seat_id: (type_id, label)
+        for seat_id, type_id, label in Seat.objects.filter(event=event, id__in=seat_ids)
+        .order_by("position")
+        .values_list("id", "ticket_type_id", "label")
+    }
+    unknown = [str(seat_id) for seat_id in seat_ids if seat_id not in found]
+    if unknown:
+        raise Invalid(
+            "Some seats are not seats of this event.",
+            details={"seats": [f"{seat_id} is not a seat of this event." for seat_id in unknown]},
+        )
+    by_type: dict = {}
+    for seat_id, (type_id, label) in found.items():
+        by_type.setdefault(type_id, []).append(SeatChoice(seat_id, label))
+    return [(t, by_type[t.pk]) for t in types if t.pk in by_type]
+
+
+def _plan(
+    *, user: User, event_id: uuid.UUID, items, quantity, promo_code, now, seats=None
+) -> _Plan:
     """What the body buys (see the module docstring); raises what the body
     and the event's state explain. Reads, no lock."""
-    wanted = _requested(items, quantity)
+    wanted = _requested(items, quantity, seats)
     event, types = _event_and_types(event_id)
     if event is None or (event.status == EventStatus.DRAFT and not user.is_staff):
         raise no_such_event()
@@ -285,7 +353,21 @@ def _plan(*, user: User, event_id: uuid.UUID, items, quantity, promo_code, now) 
             raise promo_invalid("unknown")
         _promo_usable(promo, now)
 
-    if isinstance(wanted, int):
+    chosen_seats = None
+    if isinstance(wanted, tuple):  # ("seats", ids)
+        chosen_seats = {}
+        chosen = []
+        for ticket_type, seat_choices in _seats_chosen(event, wanted[1], types):
+            chosen.append((ticket_type, len(seat_choices)))
+            chosen_seats[ticket_type.pk] = seat_choices
+        for ticket_type, count in chosen:
+            if ticket_type.max_per_booking and count > ticket_type.max_per_booking:
+                limit = ticket_type.max_per_booking
+                raise Invalid(
+                    f"At most {limit} {ticket_type.name} seats per booking.",
+                    details={"seats": [f"At most {limit} {ticket_type.name} seats."]},
+                )
+    elif isinstance(wanted, int):
         ticket_type = _only_type(event, types, now)
         if ticket_type.max_per_booking and wanted > ticket_type.max_per_booking:
             limit = ticket_type.max_per_booking
@@ -320,7 +402,7 @@ def _plan(*, user: User, event_id: uuid.UUID, items, quantity, promo_code, now) 
         Line(ticket_type, count, ticket_type.price, promo_discount(promo, ticket_type))
         for ticket_type, count in sorted(chosen, key=lambda pair: pair[0].pk)
     ]
-    return _Plan(event=event, lines=lines, promo=promo)
+    return _Plan(event=event, lines=lines, promo=promo, seats=chosen_seats)
 
 
 def _shortage(
@@ -400,7 +482,28 @@ def _key_record(*, user: User, key: str | None, request_hash: str, booking_id, n
             cursor.execute(_INSERT_KEY_SQL, insert_row(record))
 
 
-def _take(plan: _Plan, *, event: Event, promo, user: User, booking_id, now) -> Booking:
+def _seats_locked(plan: _Plan, *, event: Event, types: dict) -> dict | None:
+    """The seats the hold takes, by ticket type id, under the event's lock
+    (its lapsed holds released): a ``seats`` body's, if all still free
+    (``seat_taken`` naming the others), else the best available of each
+    type (``sold_out`` naming a type with too few free seats). None for an
+    event without a plan."""
+    if not event.seated:
+        return None
+    if plan.seats is not None:
+        taken = seats_taken_locked([seat.id for seats in plan.seats.values() for seat in seats])
+        if taken:
+            raise seat_taken(taken)
+        return plan.seats
+    return {
+        line.ticket_type.pk: seats_pick_best_locked(
+            event=event, ticket_type=types[line.ticket_type.pk], quantity=line.quantity
+        )
+        for line in plan.lines
+    }
+
+
+def _take(plan: _Plan, *, event: Event, promo, user: User, booking_id, now, seats=None) -> Booking:
     """Inside the caller's transaction: the hold is built in Python and its
     items inserted, then the tickets are taken (the event's row lock, from
     the first ``UPDATE`` to COMMIT; the slow path holds it already) and the
@@ -408,8 +511,9 @@ def _take(plan: _Plan, *, event: Event, promo, user: User, booking_id, now) -> B
     statement per counter and one for the hold, no Python work but sending
     them."""
     hold = NewHold(
-        booking_id=booking_id, user=user, event=event, lines=plan.lines, promo=promo, now=now
-    )
+        booking_id=booking_id, user=user, event=event, lines=plan.lines, promo=promo, now=now,
+        seats=seats,
+    )  # fmt: skip
     hold.insert_items()
     tickets_take_locked(event=event, lines=plan.lines, promo=promo, now=now)
     booking = hold.insert_locked()
@@ -419,6 +523,10 @@ def _take(plan: _Plan, *, event: Event, promo, user: User, booking_id, now) -> B
 
 def _reserve_planned(plan: _Plan, *, user: User, now, key, request_hash) -> Booking:
     booking_id = uuid.uuid4()
+    if plan.event.seated:  # seats are chosen under the lock: straight to it
+        return _reserve_slow(
+            plan, user=user, now=now, key=key, request_hash=request_hash, booking_id=booking_id
+        )
     try:
         with transaction.atomic():
             _key_record(
@@ -460,14 +568,20 @@ def _reserve_slow(plan: _Plan, *, user: User, now, key, request_hash, booking_id
             raise BookingClosed(reason)
         types, promo = _counters(plan)
         _still_sellable(plan, types, promo, now)
-        if _shortage(plan, event=event, types=types, promo=promo):
-            holds_release_lapsed_locked(event=event, now=now)
-            types, promo = _counters(plan)
+        # A seated event's lapsed holds go first whatever the counters say:
+        # their seats may be the ones this body chose, or the best ones.
+        if event.seated or _shortage(plan, event=event, types=types, promo=promo):
+            if holds_release_lapsed_locked(event=event, now=now):
+                types, promo = _counters(plan)
             refusal = _shortage(plan, event=event, types=types, promo=promo)
             if refusal:
                 raise refusal
+        seats = _seats_locked(plan, event=event, types=types)
         try:
-            return _take(plan, event=event, promo=promo, user=user, booking_id=booking_id, now=now)
+            return _take(
+                plan, event=event, promo=promo, user=user, booking_id=booking_id, now=now,
+                seats=seats,
+            )  # fmt: skip
         except NotEnough:  # cannot happen under the lock; never oversell regardless
             raise sold_out(0) from None
 
@@ -495,6 +609,7 @@ def booking_reserve(
     items: list[dict] | None = None,
     quantity: int | None = None,
     promo_code: str | None = None,
+    seats: list | None = None,
     now=None,
     idempotency_key: str | None = None,
     request_hash: str = "",
@@ -504,9 +619,13 @@ def booking_reserve(
 
     The body is ``quantity`` (the event's only public type on sale) or
     ``items``, ``[{"ticket_type": id, "quantity": n}]`` (1 to 10 distinct
-    types), with an optional ``promo_code``. Capacity, the types' quotas, the
-    code's uses and the per-user limit are checked and taken in one
-    transaction, all or nothing (see the module docstring). Raises
+    types), with an optional ``promo_code``; on a seated event also
+    ``seats`` (seat ids: those seats, each of its own type), while
+    ``quantity`` and ``items`` take the best available seats of each type.
+    Capacity, the types' quotas, the code's uses, the seats and the per-user
+    limit are checked and taken in one transaction, all or nothing (see the
+    module docstring). Raises ``SeatTaken`` (details ``seats``: those no
+    longer free), or
     ``Invalid`` (the body; no such event, a draft counting as none),
     ``BookingClosed`` (the event closed; a type hidden or outside its sale
     window: details ``reason``, ``ticket_type``), ``PromoInvalid`` (details
@@ -523,7 +642,7 @@ def booking_reserve(
     event_id = _event_uuid(event_id)
     plan = _plan(
         user=user, event_id=event_id, items=items, quantity=quantity, promo_code=promo_code,
-        now=now,
+        now=now, seats=seats,
     )  # fmt: skip
     for attempt in (1, 2):
         try:
@@ -546,6 +665,22 @@ def booking_reserve(
     raise AssertionError("unreachable")
 
 
+def _seats_quoted(plan: _Plan, *, event: Event, now) -> None:
+    """The seats' verdict for a quote, without a lock, a lapsed hold's seat
+    counting as free: ``seat_taken`` for a chosen seat that is not, or
+    ``sold_out`` for a type with too few free seats."""
+    if plan.seats is not None:
+        wanted = [seat.id for seats in plan.seats.values() for seat in seats]
+        taken = seats_taken_locked(wanted) - seats_lapsed(wanted, now=now)
+        if taken:
+            raise seat_taken(taken)
+        return
+    for line in plan.lines:
+        free = seats_free_count(event=event, ticket_type=line.ticket_type, now=now)
+        if free < line.quantity:
+            raise sold_out(free, line.ticket_type)
+
+
 def booking_quote(
     *,
     user: User,
@@ -553,6 +688,7 @@ def booking_quote(
     items: list[dict] | None = None,
     quantity: int | None = None,
     promo_code: str | None = None,
+    seats: list | None = None,
     now=None,
 ) -> Quote:
     """What ``booking_reserve`` with this body would hold now, and at what
@@ -564,7 +700,7 @@ def booking_quote(
     event_id = _event_uuid(event_id)
     plan = _plan(
         user=user, event_id=event_id, items=items, quantity=quantity, promo_code=promo_code,
-        now=now,
+        now=now, seats=seats,
     )  # fmt: skip
     event = plan.event
     types = {line.ticket_type.pk: line.ticket_type for line in plan.lines}
@@ -586,6 +722,8 @@ def booking_quote(
     )
     if refusal:
         raise refusal
+    if event.seated:
+        _seats_quoted(plan, event=event, now=now)
     already = live_quantity(user=user, event_id=event.pk, now=now)
     if already + plan.quantity > event.max_tickets_per_user:
         raise limit_exceeded(event.max_tickets_per_user, already)
@@ -600,6 +738,7 @@ def booking_quote(
                 unit_price=line.unit_price,
                 discount=line.discount,
                 total=line_total(line.quantity, line.unit_price, line.discount),
+                seat_choices=(plan.seats or {}).get(line.ticket_type.pk, []),
             )
             for line in plan.lines
         ],

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from django.db.models import F, Sum
 
 from bookings.models import Booking, BookingItem
+from bookings.services._core import seats_release_locked
 from bookings.services.waitlist import waitlist_serve_locked
 from events.models import Event, PromoCode, TicketType
 
@@ -16,9 +17,10 @@ def tickets_return_locked(*, event: Event, bookings: Sequence[Booking], now: dt.
     """Give back what ``bookings`` took (they were just cancelled or expired;
     ``event``, theirs, is locked by the caller and its counters current): the
     event's capacity, each ticket type's quota and each promo code's uses,
-    together. Then serve the waiting list with them, in the same transaction,
-    so returned tickets reach the people waiting before any new buyer (this
-    may create other people's holds). Returns the tickets given back."""
+    together, and the seats of a seated event. Then serve the waiting list
+    with them, in the same transaction, so returned tickets reach the people
+    waiting before any new buyer (this may create other people's holds).
+    Returns the tickets given back."""
     if not bookings:
         return 0
     quantity = sum(booking.quantity for booking in bookings)
@@ -42,6 +44,8 @@ def tickets_return_locked(*, event: Event, bookings: Sequence[Booking], now: dt.
         )
     for code_id in sorted(per_code):
         PromoCode.objects.filter(pk=code_id).update(uses=F("uses") - per_code[code_id])
+    if event.seated:
+        seats_release_locked(booking_ids=[booking.pk for booking in bookings], now=now)
 
     waitlist_serve_locked(event=event, now=now)
     return quantity

@@ -45,7 +45,12 @@ from bookings.models import (
     WaitlistEntry,
     WaitlistStatus,
 )
-from bookings.services._core import booking_hold_locked, live_quantity, retry_on_conflict
+from bookings.services._core import (
+    booking_hold_locked,
+    live_quantity,
+    retry_on_conflict,
+    seats_free_count,
+)
 from events.models import Event, EventStatus, TicketType
 from events.selectors import ticket_type_available, ticket_types_lapsed
 from nuvio.errors import BookingClosed, Invalid, InvalidState, LimitExceeded, NotFound
@@ -159,6 +164,10 @@ def waitlist_join(
             event_free=event.capacity - event.tickets_taken + sum(lapsed.values()),
             lapsed=lapsed.get(ticket_type.pk, 0),
         )
+        if event.seated and available > 0:  # the type's own seats may be gone
+            available = min(
+                available, seats_free_count(event=event, ticket_type=ticket_type, now=now)
+            )
         if available > 0:
             raise InvalidState(
                 "This event is not sold out: book the tickets instead."
@@ -220,6 +229,8 @@ def waitlist_serve_locked(*, event: Event, now: dt.datetime) -> list[WaitlistEnt
             free = event.capacity - event.tickets_taken
             if ticket_type.quota is not None:
                 free = min(free, ticket_type.quota - ticket_type.tickets_taken)
+            if event.seated:  # the type's own seats, whatever the capacity says
+                free = min(free, seats_free_count(event=event, ticket_type=ticket_type))
             if entry.quantity > free:
                 blocked.add(ticket_type.pk)  # nobody overtakes it within its type
                 continue

@@ -147,13 +147,14 @@ def test_list_query_count_is_constant(customer_api, customer, django_assert_max_
     events = [make_event(capacity=100) for _ in range(3)]
     for event in events:
         confirmed(customer, event)
-    # The user, the count, the page (with its events and codes), its refunds, its items.
-    with django_assert_max_num_queries(5):
+    # The user, the count, the page (with its events and codes), its refunds,
+    # its items, their seats.
+    with django_assert_max_num_queries(6):
         customer_api.get(URL)
     for event in events:
         for _ in range(3):
             hold(customer, event)
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):
         assert customer_api.get(URL).json()["count"] == 12
 
 
@@ -188,7 +189,7 @@ def test_pay_returns_confirmed_booking_with_payment_and_tickets(customer_api, cu
     payment = Payment.objects.get(booking=booking)
     assert body["payment"] == {"id": str(payment.pk), "amount": "500.00", "status": "succeeded"}
     assert len(body["tickets"]) == 2
-    assert set(body["tickets"][0]) == {"id", "code", "checked_in_at"}
+    assert set(body["tickets"][0]) == {"id", "code", "seat", "checked_in_at"}
 
 
 def test_pay_errors_in_the_contract(customer_api, customer, time_machine):

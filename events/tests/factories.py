@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from events.models import Event, EventStatus, PromoCode, TicketType
+from events.models import Event, EventStatus, PromoCode, Seat, TicketType
 
 GENERAL_ADMISSION = "General admission"
 
@@ -57,3 +57,33 @@ def make_promo_code(event: Event, **overrides) -> PromoCode:
     promo.ticket_types.set(ticket_types)
     promo.unlocks.set(unlocks)
     return promo
+
+
+def make_seat_plan(event: Event, layout) -> list[Seat]:
+    """A seating plan for ``event`` written straight to the database:
+    ``layout`` is ``[(section, [(row, seats, ticket_type), ...]), ...]`` with
+    seats numbered 1..n along each row. The event becomes seated, its
+    capacity the number of seats. Returns the seats in the plan's order."""
+    seats, row_index = [], 0
+    for s, (section, rows) in enumerate(layout):
+        for r, (row, count, ticket_type) in enumerate(rows):
+            for n in range(1, count + 1):
+                seats.append(
+                    Seat(
+                        event=event,
+                        section=section,
+                        row=row,
+                        number=str(n),
+                        label=Seat.label_for(section, row, str(n)),
+                        x=float(n * 10),
+                        y=float((s * 20 + r) * 10),
+                        ticket_type=ticket_type,
+                        row_index=row_index,
+                        position=len(seats),
+                    )
+                )
+            row_index += 1
+    Seat.objects.bulk_create(seats)
+    Event.objects.filter(pk=event.pk).update(seated=True, capacity=len(seats))
+    event.refresh_from_db()
+    return seats
