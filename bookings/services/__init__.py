@@ -47,6 +47,7 @@ from bookings.services._core import (
     booking_hold_locked,
     retry_on_conflict,
     seats_best,
+    seats_pick_best_locked,
     tickets_take_locked,
 )
 from bookings.services.cancel import (
@@ -102,6 +103,7 @@ __all__ = [
     "refunds_retry_pending",
     "retry_on_conflict",
     "seats_best",
+    "seats_pick_best_locked",
     "tickets_return_locked",
     "tickets_take_locked",
     "waitlist_close_locked",

@@ -388,24 +388,21 @@ def seats_lapsed(seat_ids, *, now: dt.datetime) -> set:
     return set(live.filter(_lapsed_hold(now)).values_list("seat_id", flat=True))
 
 
-def seats_free_locked(*, event: Event, ticket_type: TicketType) -> list[tuple]:
-    """The free seats of ``ticket_type`` in ranking order (the plan's order:
-    sections as listed, rows front to back, seats along the row), as
-    ``(id, label, row_index, position)``."""
-    return list(
+def _free_rows(event: Event, ticket_type: TicketType, after: int = -1):
+    """The free seats of ``ticket_type`` after position ``after`` in ranking
+    order (the plan's order: sections as listed, rows front to back, seats
+    along the row), as ``(id, label, row_index, position)``."""
+    return (
         _free_seats(event, ticket_type)
+        .filter(position__gt=after)
         .order_by("position")
         .values_list("id", "label", "row_index", "position")
     )
 
 
-def seats_best(free: Sequence[tuple], quantity: int) -> list[tuple]:
-    """The best ``quantity`` seats of ``free`` (``seats_free_locked``'s rows,
-    in ranking order): the best-ranked run of adjacent seats in one row (each
-    the next position of the same row), else the best-ranked seats wherever
-    they are; fewer when fewer are free."""
-    if quantity <= 0:
-        return []
+def _first_run(free: Sequence[tuple], quantity: int) -> list[tuple] | None:
+    """The first ``quantity`` seats of ``free`` side by side in one row (each
+    the next position of the same row), or None."""
     run_start = 0
     for i, seat in enumerate(free):
         if i > run_start:
@@ -414,18 +411,49 @@ def seats_best(free: Sequence[tuple], quantity: int) -> list[tuple]:
                 run_start = i
         if i - run_start + 1 == quantity:
             return list(free[run_start : i + 1])
-    return list(free[:quantity])
+    return None
+
+
+def seats_best(free: Sequence[tuple], quantity: int) -> list[tuple]:
+    """The best ``quantity`` seats of ``free`` (``_free_rows``' rows, in
+    ranking order): the best-ranked run of adjacent seats in one row, else
+    the best-ranked seats wherever they are; fewer when fewer are free."""
+    if quantity <= 0:
+        return []
+    return _first_run(free, quantity) or list(free[:quantity])
+
+
+# Free seats read per query while looking for a run: on a large plan the
+# first run is usually near the front, and reading every free seat of an
+# arena under the event's lock would hold every other buyer of it.
+_SEAT_CHUNK = 500
 
 
 def seats_pick_best_locked(
     *, event: Event, ticket_type: TicketType, quantity: int
 ) -> list[SeatChoice]:
-    """The best available ``quantity`` seats of ``ticket_type`` (``seats_best``);
-    ``SoldOut`` naming the type when fewer are free."""
-    free = seats_free_locked(event=event, ticket_type=ticket_type)
-    if len(free) < quantity:
-        raise sold_out(len(free), ticket_type)
-    return [SeatChoice(row[0], row[1]) for row in seats_best(free, quantity)]
+    """The best available ``quantity`` seats of ``ticket_type``, as
+    ``seats_best`` would choose them from every free seat, read in chunks of
+    the ranking until a run turns up; ``SoldOut`` naming the type when fewer
+    are free."""
+    best_ranked: list[tuple] = []
+    window: list[tuple] = []
+    seen, after = 0, -1
+    while True:
+        rows = list(_free_rows(event, ticket_type, after)[:_SEAT_CHUNK])
+        seen += len(rows)
+        best_ranked += rows[: quantity - len(best_ranked)]
+        # The last quantity-1 seats of the previous chunk may start the run.
+        window = window[len(window) - quantity + 1 :] + rows if quantity > 1 else rows
+        run = _first_run(window, quantity)
+        if run is not None:
+            return [SeatChoice(row[0], row[1]) for row in run]
+        if len(rows) < _SEAT_CHUNK:
+            break
+        after = rows[-1][3]
+    if seen < quantity:
+        raise sold_out(seen, ticket_type)
+    return [SeatChoice(row[0], row[1]) for row in best_ranked]
 
 
 def seats_free_count(

@@ -3,6 +3,7 @@ coming back (expiry, cancellation, the waiting list), tickets and check-in
 with their seats, the quote, bad bodies, and the database's own guarantee."""
 
 import datetime as dt
+import random
 import uuid
 from decimal import Decimal
 
@@ -436,3 +437,31 @@ def test_check_inventory_finds_an_item_without_its_seats(customer, hall):
     SeatHold.objects.filter(booking=booking, seat=hall.seat["Stalls A-2"]).delete()
     problems = inventory_problems([hall.pk])[0]["problems"]
     assert any("has 1 live seats" in p for p in problems)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 500])
+def test_picking_in_chunks_chooses_as_from_every_free_seat(customer, monkeypatch, chunk):
+    """Read a few free seats at a time, the pick is ``seats_best`` of them all,
+    a run across two chunks included."""
+    event = make_event(capacity=1, max_tickets_per_user=10)
+    kind = event.ticket_types.get()
+    seats = make_seat_plan(event, [("S", [(f"R{r}", 5, kind) for r in range(4)])])
+    rng = random.Random(chunk)
+    for seat in rng.sample(seats, 9):
+        SeatHold.objects.create(seat=seat)
+    monkeypatch.setattr("bookings.services._core._SEAT_CHUNK", chunk)
+    free = [
+        (s.pk, s.label, s.row_index, s.position)
+        for s in seats
+        if not SeatHold.objects.filter(seat=s).exists()
+    ]
+    for quantity in (1, 2, 3, 4):
+        expected = [row[0] for row in seats_best(free, quantity)]
+        with transaction.atomic():
+            picked = services.seats_pick_best_locked(
+                event=event, ticket_type=kind, quantity=quantity
+            )
+        assert [seat.id for seat in picked] == expected, (quantity, free)
+    with pytest.raises(SoldOut) as raised:
+        services.seats_pick_best_locked(event=event, ticket_type=kind, quantity=len(free) + 1)
+    assert raised.value.details["available"] == len(free)
