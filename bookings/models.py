@@ -250,7 +250,7 @@ class SeatHold(models.Model):
     one live booking whatever the code above does. A hold that lapsed but was
     not released yet still counts as live here; the booking services release
     it under the event's lock before its seat is taken again, and reads show
-    its seat as free (``events.selectors.seat_statuses``)."""
+    its seat as free (``events.seat_map.seat_statuses``)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     seat = models.ForeignKey(Seat, on_delete=models.CASCADE, related_name="holds")

@@ -4,18 +4,23 @@ rules only so that errors show next to the fields; the services re-check
 them under the row lock."""
 
 import re
+from collections import defaultdict
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.models import Case, Exists, OuterRef, Value, When
 from django.forms.formsets import DELETION_FIELD_NAME
 from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import ngettext
 
-from events import services
-from events.models import Event, EventStatus, PromoCode, TicketType
+from bookings.models import BookingStatus, SeatHold
+from events import seating, services
+from events.models import Event, EventStatus, PromoCode, Seat, TicketType
 from nuvio.errors import NuvioError
 
 # (minimum, maximum) of the numeric fields, as in API.md; the database
@@ -406,7 +411,14 @@ class EventAdmin(admin.ModelAdmin):
     search_fields = ["name", "venue_name", "city"]
     date_hierarchy = "starts_at"
     list_select_related = False  # no list column follows a relation
-    readonly_fields = ["tickets_taken", "available", "created_by", "created_at", "updated_at"]
+    readonly_fields = [
+        "tickets_taken",
+        "available",
+        "seating_plan",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
         (None, {"fields": ["name", "description", "category", "status", "booking_enabled"]}),
         (
@@ -430,6 +442,7 @@ class EventAdmin(admin.ModelAdmin):
                     "capacity",
                     "tickets_taken",
                     "available",
+                    "seating_plan",
                     "price",
                     "currency",
                     "max_tickets_per_user",
@@ -449,6 +462,9 @@ class EventAdmin(admin.ModelAdmin):
         if obj is not None and obj.status == EventStatus.CANCELLED:
             # A cancelled event is history: event_update refuses any change.
             return [*self.readonly_fields, *sorted(services.EDITABLE_FIELDS)]
+        if obj is not None and obj.seated:
+            # Its capacity is its unblocked seats: the plan and blocks move it.
+            return [*self.readonly_fields, "capacity"]
         return self.readonly_fields
 
     @admin.display(description="Available", ordering="available_now")
@@ -456,6 +472,16 @@ class EventAdmin(admin.ModelAdmin):
         if obj.capacity is None:  # an add form that did not validate
             return None
         return obj.capacity - obj.tickets_taken
+
+    @admin.display(description="Seating plan")
+    def seating_plan(self, obj: Event) -> str:
+        """A link to the event's seats (a plan can be 100,000 seats: no inline)."""
+        if obj.pk is None or not obj.seated:
+            return "None (load one with PUT /api/events/{id}/seating/ or manage.py import_seating)"
+        url = reverse("admin:events_seat_changelist")
+        return format_html(
+            '<a href="{}?event__id__exact={}">{} seats</a>', url, obj.pk, obj.seats.count()
+        )
 
     # Saving and deleting ------------------------------------------------
 
@@ -747,3 +773,100 @@ class PromoCodeAdmin(_ThroughServicesAdmin):
             services.promo_code_update,
             services.promo_code_delete,
         )
+
+
+# --- seats ---------------------------------------------------------------------
+
+
+@admin.register(Seat)
+class SeatAdmin(admin.ModelAdmin):
+    """An event's seating plan, read-only: plans are loaded whole (the API's
+    ``PUT /api/events/{id}/seating/``, ``manage.py import_seating``); staff
+    block and unblock seats here with the actions (``seats_block``)."""
+
+    list_display = ["label", "event", "section", "row", "number", "ticket_type", "status"]
+    list_filter = [
+        ("event", admin.RelatedOnlyFieldListFilter),
+        "section",
+        ("ticket_type", admin.RelatedOnlyFieldListFilter),
+    ]
+    list_select_related = ["event", "ticket_type"]
+    search_fields = ["label"]
+    ordering = ["event", "position"]
+    list_per_page = 200
+    show_full_result_count = False
+    actions = ["block_seats", "unblock_seats"]
+    fields = [
+        "event",
+        "label",
+        "section",
+        "row",
+        "number",
+        "ticket_type",
+        "status",
+        "x",
+        "y",
+        "row_index",
+        "position",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        live = SeatHold.objects.filter(seat=OuterRef("pk"), released_at__isnull=True)
+        held = live.filter(
+            booking__status=BookingStatus.HELD, booking__expires_at__gt=timezone.now()
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                status=Case(
+                    When(Exists(live.filter(booking__isnull=True)), then=Value("blocked")),
+                    When(
+                        Exists(live.filter(booking__status=BookingStatus.CONFIRMED)),
+                        then=Value("sold"),
+                    ),
+                    When(Exists(held), then=Value("held")),
+                    default=Value("free"),  # a lapsed hold's seat is free
+                )
+            )
+        )
+
+    @admin.display(description="Status")
+    def status(self, obj: Seat) -> str:
+        return obj.status
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # The list's actions need it; one seat's page is read-only.
+        return obj is None and super().has_change_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Block selected seats", permissions=["change"])
+    def block_seats(self, request, queryset):
+        self._block(request, queryset, blocked=True)
+
+    @admin.action(description="Unblock selected seats", permissions=["change"])
+    def unblock_seats(self, request, queryset):
+        self._block(request, queryset, blocked=False)
+
+    def _block(self, request, queryset, *, blocked: bool) -> None:
+        """``seats_block`` per event; each event's seats change or none do."""
+        by_event = defaultdict(list)
+        for event_id, seat_id in queryset.order_by().values_list("event_id", "pk"):
+            by_event[event_id].append(seat_id)
+        changed = 0
+        for event_id, seat_ids in by_event.items():
+            try:
+                changed += seating.seats_block(
+                    actor=request.user, event_id=event_id, seat_ids=seat_ids, blocked=blocked
+                )
+            except NuvioError as error:
+                self.message_user(request, error.message, messages.ERROR)
+        verb = "Blocked" if blocked else "Unblocked"
+        message = ngettext("%(verb)s %(count)d seat.", "%(verb)s %(count)d seats.", changed)
+        self.message_user(request, message % {"verb": verb, "count": changed}, messages.SUCCESS)

@@ -126,10 +126,11 @@ def event_create(*, actor: User, data: dict[str, Any], now=None) -> Event:
 def event_update(*, actor: User, event_id, data: dict[str, Any]) -> Event:
     """Change an event's facts under its row lock.
 
-    Capacity never drops below the tickets already held or confirmed
-    (``Invalid``); a cancelled event cannot be edited or reopened, and an event
-    with tickets out cannot go back to draft (``InvalidState``). Cancelling goes
-    through ``event_cancel``, which refunds everyone.
+    Capacity never drops below the tickets already held or confirmed, and a
+    seated event's follows its seats (``Invalid``); a cancelled event cannot
+    be edited or reopened, and an event with tickets out cannot go back to
+    draft (``InvalidState``). Cancelling goes through ``event_cancel``, which
+    refunds everyone.
 
     ``price`` is the price of the event's only ticket type: it changes that
     type's price; with several types it is ``Invalid`` unless unchanged
@@ -160,6 +161,12 @@ def event_update(*, actor: User, event_id, data: dict[str, Any]) -> Event:
                 "Tickets are held or sold for this event: it cannot go back to draft."
             )
         capacity = data.get("capacity", event.capacity)
+        if event.seated and capacity != event.capacity:
+            raise Invalid(
+                "A seated event's capacity is its unblocked seats: change the seating plan "
+                "or block seats instead.",
+                details={"capacity": [f"Must stay {event.capacity} (its unblocked seats)."]},
+            )
         if capacity < event.tickets_taken:
             raise Invalid(
                 f"Capacity cannot be below the {event.tickets_taken} tickets held or sold.",
@@ -442,9 +449,9 @@ def ticket_type_delete(*, actor: User, ticket_type_id) -> None:
 
     Raises ``NotFound``, or ``InvalidState``: the type has (or had) bookings
     or waiting-list entries (hide it or end its sale instead), it is the
-    event's last type, or a promo code's discount is limited to it alone
-    (deleting it would make that code discount every type); a cancelled
-    event cannot be changed.
+    event's last type, seats of the seating plan are of this type, or a promo
+    code's discount is limited to it alone (deleting it would make that code
+    discount every type); a cancelled event cannot be changed.
     """
     with transaction.atomic():
         event, ticket_type = _locked_with_event(TicketType, ticket_type_id, "No such ticket type.")
@@ -460,6 +467,11 @@ def ticket_type_delete(*, actor: User, ticket_type_id) -> None:
         if not TicketType.objects.filter(event=event).exclude(pk=ticket_type.pk).exists():
             raise InvalidState(
                 "An event sells at least one ticket type: this is its last one.",
+            )
+        if ticket_type.seats.exists():
+            raise InvalidState(
+                f"Seats of the seating plan are sold as {ticket_type.name}: give them another "
+                "type in the plan first."
             )
         limited = sorted(
             code.code

@@ -336,6 +336,10 @@ NUVIO_PAYMENT_GATEWAY = env_str("NUVIO_PAYMENT_GATEWAY", "bookings.gateway.MockG
 # NUVIO_IDEMPOTENCY_STALE_SECONDS is taken to have died and may be retried.
 NUVIO_IDEMPOTENCY_TTL_HOURS = 24
 NUVIO_IDEMPOTENCY_STALE_SECONDS = env_int("NUVIO_IDEMPOTENCY_STALE_SECONDS", 60, minimum=1)
+# The body of PUT /api/events/{id}/seating/ (a plan of up to 100,000 seats, a
+# few MB of JSON) may be this large; every other request keeps Django's
+# DATA_UPLOAD_MAX_MEMORY_SIZE.
+NUVIO_SEATING_MAX_BYTES = env_int("NUVIO_SEATING_MAX_BYTES", 32 * 1024 * 1024, minimum=1)
 
 # --- Logging ------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ PUBLIC_FIELDS = [
     "status",
     "booking_enabled",
     "max_tickets_per_user",
+    "seated",
     "created_at",
     "updated_at",
 ]
@@ -56,7 +57,7 @@ class EventSerializer(serializers.ModelSerializer):
     class Meta:
         model = Event
         fields = PUBLIC_FIELDS
-        read_only_fields = ["id", "available", "created_at", "updated_at"]
+        read_only_fields = ["id", "available", "seated", "created_at", "updated_at"]
 
     def validate_currency(self, value: str) -> str:
         return value.upper()

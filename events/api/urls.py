@@ -1,6 +1,8 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from events.api.seating import EventSeatingView, EventSeatsBlockView
+from events.api.seats import EventSeatsView
 from events.api.views import (
     EventPromoCodesView,
     EventTicketTypesView,
@@ -25,5 +27,12 @@ urlpatterns = [
         EventPromoCodesView.as_view(),
         name="api-event-promo-codes",
     ),
+    path("events/<uuid:event_id>/seating/", EventSeatingView.as_view(), name="api-event-seating"),
+    path(
+        "events/<uuid:event_id>/seats/block/",
+        EventSeatsBlockView.as_view(),
+        name="api-event-seats-block",
+    ),
+    path("events/<uuid:event_id>/seats/", EventSeatsView.as_view(), name="api-event-seats"),
     *router.urls,
 ]

@@ -21,6 +21,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from rest_framework.test import APIClient
 
 from conftest import PASSWORD
+from events.models import Seat
+from events.seating import seating_replace
 from nuvio.tests.world import GOOD_CARD, World, build_world
 
 pytestmark = pytest.mark.django_db
@@ -56,6 +58,20 @@ def event_body(w: World, persona: str) -> dict:
         "price": "10.00",
         "status": "published",
     }
+
+
+def _plan_of(event) -> dict:
+    """A seating plan of two seats of the event's first ticket type."""
+    type_id = str(event.ticket_types.order_by("position", "id").first().pk)
+    seats = [{"number": str(n), "x": n, "y": 0, "ticket_type": type_id} for n in (1, 2)]
+    return {"sections": [{"name": "Stalls", "rows": [{"name": "A", "seats": seats}]}]}
+
+
+def _seat_of(event) -> Seat:
+    """A seat of the event, given a plan first if it has none."""
+    if not event.seats.exists():
+        seating_replace(actor=None, event_id=event.pk, sections=_plan_of(event)["sections"])
+    return event.seats.order_by("position").first()
 
 
 ROWS: dict[str, Row] = {
@@ -143,6 +159,21 @@ ROWS: dict[str, Row] = {
     "promo code delete": Row(
         "delete", lambda w: f"/api/promo-codes/{w.promo.pk}/", (401, 403, 403, 204)
     ),
+    # --- seating plans (API)
+    "seating plan replace": Row(
+        "put",
+        lambda w: f"/api/events/{w.fresh.pk}/seating/",
+        (401, 403, 403, 200),
+        lambda w, p: _plan_of(w.fresh),
+    ),
+    "seats block": Row(
+        "post",
+        lambda w: f"/api/events/{w.fresh.pk}/seats/block/",
+        (401, 403, 403, 200),
+        lambda w, p: {"seats": [str(_seat_of(w.fresh).pk)], "blocked": True},
+    ),
+    "seats": Row("get", lambda w: f"/api/events/{w.event.pk}/seats/", (200, 200, 200, 200)),
+    "draft seats": Row("get", lambda w: f"/api/events/{w.draft.pk}/seats/", (404, 404, 404, 200)),
     # --- waiting list (API)
     "waitlist join": Row(
         "post",
