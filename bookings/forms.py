@@ -29,9 +29,12 @@ class ReserveForm(forms.Form):
     types not wanted) and the promo code applied, if any. A lone ``quantity``
     without a type buys the event's only ticket type.
 
+    On a seated event's map the form sends ``pick_seats`` and one ``seats``
+    field per chosen seat instead: the seats themselves are booked.
+
     ``cleaned_data`` has ``items`` (``[{"ticket_type": id, "quantity": n}]``,
-    or None) and ``quantity`` (or None), one of them set, as
-    ``booking_reserve`` takes them."""
+    or None), ``quantity`` (or None) and ``seats`` (seat ids, or None), one
+    of them set, as ``booking_reserve`` takes them."""
 
     event = forms.UUIDField(error_messages={"invalid": "That event could not be found."})
     promo_code = forms.CharField(max_length=40, required=False)
@@ -40,9 +43,11 @@ class ReserveForm(forms.Form):
         cleaned = super().clean()
         types = self.data.getlist("ticket_type")
         quantities = self.data.getlist("quantity")
-        cleaned["items"] = cleaned["quantity"] = None
+        cleaned["items"] = cleaned["quantity"] = cleaned["seats"] = None
         try:
-            if not types:
+            if "pick_seats" in self.data or "seats" in self.data:
+                cleaned["seats"] = self._seats(self.data.getlist("seats"))
+            elif not types:
                 cleaned["quantity"] = _quantity(quantities[-1] if quantities else None)
             else:
                 cleaned["items"] = self._items(types, quantities)
@@ -65,6 +70,25 @@ class ReserveForm(forms.Form):
         if not items:
             raise ValidationError("Choose at least 1 ticket.")
         return items
+
+    def _seats(self, values: list[str]) -> list[uuid.UUID]:
+        if not values:
+            raise ValidationError("Choose at least one free seat on the map.")
+        seats = []
+        for value in values:
+            try:
+                seat = uuid.UUID(value)
+            except ValueError:
+                raise ValidationError("That seat could not be found.") from None
+            if seat not in seats:
+                seats.append(seat)
+        if len(seats) > MAX_QUANTITY:
+            raise ValidationError(f"You can book at most {MAX_QUANTITY} seats at once.")
+        return seats
+
+    def chosen_seats(self) -> list[str]:
+        """The ``seats`` as sent, to choose them again."""
+        return self.data.getlist("seats")
 
     def chosen(self) -> list[tuple[str, str]]:
         """The ``ticket_type`` and ``quantity`` pairs as sent, to show them again."""

@@ -23,10 +23,18 @@ from django.views.decorators.http import require_POST, require_safe
 from bookings import notifications, selectors, services
 from bookings.calendar import booking_ics, ics_filename
 from bookings.forms import PayForm, ReserveForm, WaitlistJoinForm
-from bookings.models import Booking, BookingItem, BookingStatus, PaymentStatus, WaitlistStatus
-from events.models import TicketType
+from bookings.models import (
+    TICKET_ORDER,
+    Booking,
+    BookingItem,
+    BookingStatus,
+    PaymentStatus,
+    Ticket,
+    WaitlistStatus,
+)
+from events.models import Seat, TicketType
 from nuvio.decorators import session_or_token_required
-from nuvio.errors import Invalid, NuvioError, PaymentDeclined, PromoInvalid
+from nuvio.errors import Invalid, NuvioError, PaymentDeclined, PromoInvalid, SeatTaken
 
 # A booking's items as the event page lists their types.
 ITEM_ORDER = ["ticket_type__position", "ticket_type__price", "ticket_type__name"]
@@ -83,9 +91,12 @@ def _own_booking_or_404(request, booking_id) -> Booking:
         .select_related("event", "promo_code")
         .prefetch_related(
             Prefetch(
-                "items", BookingItem.objects.select_related("ticket_type").order_by(*ITEM_ORDER)
+                "items",
+                BookingItem.objects.select_related("ticket_type")
+                .prefetch_related(selectors.item_seat_holds())
+                .order_by(*ITEM_ORDER),
             ),
-            "tickets",
+            Prefetch("tickets", Ticket.objects.select_related("seat").order_by(*TICKET_ORDER)),
             "payments",
             "refunds",
         )
@@ -100,15 +111,19 @@ def _money(amount, currency: str) -> str:
 # --- book --------------------------------------------------------------------
 
 
-def _event_page_as_sent(event_id, form: ReserveForm) -> str:
-    """The event page with the promo code and quantities the booking form
-    sent, so that it shows them again (and why the code was refused)."""
+def _event_page_as_sent(event_id, form: ReserveForm, taken=()) -> str:
+    """The event page with the promo code and quantities (or seats) the
+    booking form sent, so that it shows them again (and why the code was
+    refused); ``taken``: the seats lost to someone else, marked on its map."""
     query = QueryDict(mutable=True)
     if form.cleaned_data.get("promo_code"):
         query["promo_code"] = form.cleaned_data["promo_code"]
     for ticket_type, quantity in form.chosen():
         query.appendlist("ticket_type", ticket_type)
         query.appendlist("quantity", quantity)
+    taken = {str(seat) for seat in taken}
+    for seat in form.chosen_seats():
+        query.appendlist("taken" if seat in taken else "seat", seat)
     url = reverse("event-detail", args=[event_id])
     return f"{url}?{query.urlencode()}" if query else url
 
@@ -143,6 +158,26 @@ def _reserve_problem(exc: NuvioError, form: ReserveForm) -> str | None:
     return exc.message
 
 
+def _seats_taken_problem(exc: SeatTaken, event_id) -> str:
+    """Which chosen seats someone else took, by their labels."""
+    labels = list(
+        Seat.objects.filter(event_id=event_id, pk__in=exc.details.get("seats") or [])
+        .order_by("position")
+        .values_list("label", flat=True)
+    )
+    if not labels:
+        return exc.message
+    if len(labels) == 1:
+        return (
+            f"Seat {labels[0]} was just taken by someone else. "
+            "Nothing was booked: choose another seat."
+        )
+    return (
+        f"Seats {', '.join(labels[:-1])} and {labels[-1]} were just taken by someone else. "
+        "Nothing was booked: choose other seats."
+    )
+
+
 @require_POST
 @_login_then(_event_page_of_post)
 def booking_new(request):
@@ -157,8 +192,12 @@ def booking_new(request):
             event_id=event_id,
             items=form.cleaned_data["items"],
             quantity=form.cleaned_data["quantity"],
+            seats=form.cleaned_data["seats"],
             promo_code=form.cleaned_data["promo_code"] or None,
         )
+    except SeatTaken as exc:
+        messages.error(request, _seats_taken_problem(exc, event_id))
+        return redirect(_event_page_as_sent(event_id, form, taken=exc.details.get("seats") or ()))
     except NuvioError as exc:
         if "event" in exc.details:  # no such event (or one this person cannot see)
             messages.error(request, exc.message)

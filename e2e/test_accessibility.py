@@ -7,6 +7,8 @@ written to ``artifacts/e2e/a11y-report.json`` next to a screenshot of each page.
 """
 
 import json
+import re
+from decimal import Decimal
 
 import pytest
 
@@ -20,7 +22,12 @@ from e2e.helpers import (
     log_in,
     make_user,
 )
-from events.tests.factories import make_event
+from events.tests.factories import (
+    GENERAL_ADMISSION,
+    make_event,
+    make_seat_plan,
+    make_ticket_type,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -39,6 +46,15 @@ def _describe(blocking: dict[str, list[dict]]) -> str:
 
 def test_main_pages_have_no_serious_accessibility_violations(browse, artifacts_dir):
     event = make_event(name="Kathak Evening", city="Jaipur", capacity=30)
+    seated = make_event(name="Qawwali Night", city="Lucknow", max_tickets_per_user=6)
+    vip = make_ticket_type(seated, name="VIP", price=Decimal("1500.00"), position=1)
+    plan = make_seat_plan(
+        seated,
+        [
+            ("Stalls", [("A", 6, seated.ticket_types.get(name=GENERAL_ADMISSION))]),
+            ("Balcony", [("B", 4, vip)]),
+        ],
+    )
     sold_out = make_event(name="Coldplay Mumbai", city="Mumbai", capacity=1)
     customer = make_user("asha@example.com", "Asha Verma")
     fan = make_user("fan@example.com", "First Fan")
@@ -66,6 +82,7 @@ def test_main_pages_have_no_serious_accessibility_violations(browse, artifacts_d
     anonymous = browse("a11y-anonymous")
     check(anonymous, "home", "/")
     check(anonymous, "event", f"/events/{event.pk}/")
+    check(anonymous, "event-seated", f"/events/{seated.pk}/")
     check(anonymous, "signup", "/accounts/signup/")
     check(anonymous, "login", "/accounts/login/")
     anonymous.page.get_by_role("button", name="Log in").click()  # errors shown on the form
@@ -76,6 +93,12 @@ def test_main_pages_have_no_serious_accessibility_violations(browse, artifacts_d
     log_in(person, "asha@example.com")
     check(person, "home-logged-in", "/?search=kathak")
     check(person, "event-bookable", f"/events/{event.pk}/")
+    services.booking_reserve(user=fan, event_id=seated.pk, seats=[plan[1].pk])
+    check(person, "event-seated-bookable", f"/events/{seated.pk}/")
+    person.page.get_by_role("checkbox", name=re.compile(r"^Stalls A-3,")).click()
+    person.page.get_by_role("checkbox", name=re.compile(r"^Balcony B-2,")).click()
+    expect(person.page.locator("#seat-total")).to_have_text("2 seats, total 2000.00 INR")
+    check(person, "event-seated-chosen")
     check(person, "event-sold-out", f"/events/{sold_out.pk}/")
     person.page.get_by_role("button", name="Join the waiting list").click()
     check(person, "event-on-waiting-list")

@@ -14,6 +14,7 @@ from bookings.services.reserve import PROMO_MESSAGES
 from events import cache as catalog_cache
 from events.forms import SHOWN_FIELDS, EventBrowseFilter, PromoCodeForm
 from events.models import Event, EventStatus, PromoCode, TicketType
+from events.seat_map_page import seat_map_build
 from events.selectors import (
     promo_applies,
     promo_code_find,
@@ -239,7 +240,12 @@ def event_detail(request, event_id):
     """The event with its ticket types. A promo code (``?promo_code=``, sent
     by the page's GET form) shows the hidden types it unlocks and its
     discounted prices before anything is held; ``ticket_type``/``quantity``
-    pairs in the URL preselect quantities."""
+    pairs in the URL preselect quantities.
+
+    A seated event's page shows its seat map (``events.seat_map_page``):
+    ``seat`` and ``taken`` seat ids in the URL (back from a refused booking)
+    preselect the seats still free and mark those lost; ``section`` picks
+    the section to show of a plan too large to show whole."""
     event = get_object_or_404(Event.objects.visible_to(request.user).with_available(), pk=event_id)
     now = timezone.now()
     closed_reason = event.booking_closed_reason(now)
@@ -284,6 +290,17 @@ def event_detail(request, event_id):
         "offer_promo": promo_form.is_bound or event.promo_codes.exists(),
         "sales_over": bool(rows) and all(row.state == "ended" for row in rows),
     }
+    if event.seated:
+        context["seat_map"] = seat_map_build(
+            event=event,
+            rows=rows,
+            now=now,
+            pickable=request.user.is_authenticated and context["bookable"],
+            most=min(event.max_tickets_per_user, MAX_QUANTITY),
+            chosen=request.GET.getlist("seat"),
+            taken=request.GET.getlist("taken"),
+            section=request.GET.get("section"),
+        )
     if not closed_reason:
         context |= _waitlist_context(request, event, rows)
     return render(request, "events/detail.html", context)
