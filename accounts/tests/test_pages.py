@@ -7,8 +7,10 @@ from django.core.management import call_command
 from django.test import Client
 
 from accounts.management.commands import seed_demo
-from bookings.models import Notification
+from bookings.inventory import inventory_problems
+from bookings.models import Booking, Notification, SeatHold
 from conftest import PASSWORD
+from events.models import Event
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -182,3 +184,15 @@ def test_signup_follows_only_local_next(client, next_url, landing):
     )
     assert response.status_code == 302
     assert response["Location"] == landing
+
+
+def test_seed_demo_has_a_seated_concert_with_seats_sold_side_by_side():
+    call_command("seed_demo")
+    event = Event.objects.get(name=seed_demo.SEATED_EVENT)
+    assert event.seated and event.capacity == 8 * 16 + 3 * 12
+    held = SeatHold.objects.filter(seat__event=event, released_at__isnull=True)
+    assert held.count() == event.tickets_taken == 5 * (2 + 4 + 2)
+    for booking in Booking.objects.filter(event=event):
+        positions = sorted(held.filter(booking=booking).values_list("seat__position", flat=True))
+        assert positions == list(range(positions[0], positions[0] + booking.quantity))
+    assert inventory_problems([event.pk]) == []

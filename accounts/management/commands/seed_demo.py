@@ -16,6 +16,7 @@ from bookings import notifications
 from bookings import services as booking_services
 from bookings.inventory import inventory_problems
 from bookings.models import Booking, Notification, Payment, Refund, Ticket
+from events import seating
 from events import services as event_services
 from events.models import Category, Event, EventStatus
 from nuvio.errors import NuvioError
@@ -259,7 +260,11 @@ class Command(BaseCommand):
 
         staff = User.objects.get(email=STAFF[0])
         created, sold = _seed_events(staff, now)
-        kept = len(EVENTS) - created
+        seated_sold = _seed_seated_event(staff, now)
+        if seated_sold is not None:
+            created += 1
+            sold += seated_sold
+        kept = len(EVENTS) + 1 - created
         summary.append(f"events: {created} created, {kept} already there")
         summary.append(f"sales: {sold} tickets sold to demo fans over the last {SALES_DAYS} days")
         # Nobody can read them: the fans cannot log in.
@@ -367,6 +372,71 @@ def _seed_events(staff: User, now: dt.datetime) -> tuple[int, int]:
     return created, sold
 
 
+SEATED_EVENT = "A Carnatic Evening at Shanmukhananda Hall"
+
+
+def _seed_seated_event(staff: User, now: dt.datetime) -> int | None:
+    """A concert with a seating plan (Stalls and Balcony, each its own ticket
+    type) and some of its seats sold, side by side as best available gives
+    them; returns the tickets sold, or None when the event was there already."""
+    if Event.objects.filter(name=SEATED_EVENT).exists():
+        return None
+    day = timezone.localtime(now, IST).date() + dt.timedelta(days=21)
+    starts_at = dt.datetime.combine(day, dt.time(18, 30), tzinfo=IST)
+    event = event_services.event_create(
+        actor=staff,
+        data={
+            "name": SEATED_EVENT,
+            "description": "Vocal and violin in the great hall: choose your seats on the map.",
+            "category": Category.MUSIC,
+            "venue_name": "Shanmukhananda Hall",
+            "venue_address": "Sion East",
+            "city": "Mumbai",
+            "state": STATES["Mumbai"],
+            "country": "India",
+            "postal_code": "400022",
+            "starts_at": starts_at,
+            "ends_at": starts_at + dt.timedelta(hours=3),
+            "capacity": 1,  # then its seats'
+            "currency": "INR",
+            "status": EventStatus.PUBLISHED,
+            "ticket_types": [
+                {"name": "Stalls", "price": Decimal("800.00")},
+                {"name": "Balcony", "price": Decimal("1500.00"), "position": 1},
+            ],
+        },
+        now=now,
+    )
+    types = {kind.name: kind for kind in event.ticket_types.all()}
+
+    def rows(names: str, seats: int, kind: str, top: int) -> list[dict]:
+        return [
+            {
+                "name": name,
+                "seats": [
+                    {"number": str(n), "x": n * 30, "y": top + i * 30,
+                     "ticket_type": str(types[kind].pk)}
+                    for n in range(1, seats + 1)
+                ],
+            }
+            for i, name in enumerate(names)
+        ]  # fmt: skip
+
+    sections = [
+        {"name": "Stalls", "rows": rows("ABCDEFGH", 16, "Stalls", 0)},
+        {"name": "Balcony", "rows": rows("JKL", 12, "Balcony", 300)},
+    ]
+    seating.seating_replace(actor=staff, event_id=event.pk, sections=sections)
+    fans, sold = _Fans(), 0
+    for buyer, (kind, quantity) in enumerate([("Stalls", 2), ("Stalls", 4), ("Balcony", 2)] * 5):
+        fan = fans[buyer]
+        items = [{"ticket_type": types[kind].pk, "quantity": quantity}]
+        booking, _ = booking_services.booking_reserve(user=fan, event_id=event.pk, items=items)
+        booking_services.booking_pay(user=fan, booking_id=booking.pk, card_number=CARD)
+        sold += quantity
+    return sold
+
+
 class _Fans:
     """Demo buyers fan01, fan02, ... created on first use (they cannot log in)."""
 
@@ -456,6 +526,7 @@ def _seed_customer_bookings(customer: User) -> list[str]:
         .filter(
             status=EventStatus.PUBLISHED,
             booking_enabled=True,
+            seated=False,  # its two types need items: the demo buys by quantity
             price__gt=0,
             starts_at__gt=now + dt.timedelta(days=10),
             available_now__gte=10,
