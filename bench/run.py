@@ -8,8 +8,8 @@ What it does (see docs/performance.md for the figures of the latest run):
 
 1. Fresh PostgreSQL databases for Nuvio and for the baseline; Redis db 3 flushed.
 2. Data by bulk inserts (not HTTP): users with API tokens, a hot event, 1,000
-   spread events, sell-out events, a two-type event with a promo code, and
-   later a 100,000-event catalog.
+   spread events, sell-out events, a two-type event with a promo code, an
+   arena with a 50,000-seat plan, and later a 100,000-event catalog.
 3. Nuvio's Procfile stack with production settings (gunicorn with the
    recommended sync workers, Celery worker and beat; throttles on — reads
    raised as an operator would behind a load balancer, the per-user write rate
@@ -55,6 +55,8 @@ CATALOG = 100_000
 SELLOUT_CAPACITY, SELLOUT_REQUESTS = 5_000, 20_000
 MEMORY_REQUESTS = 20_000
 MULTI_PROMO_CODE = "BENCH10"
+# The arena's plan: sections x rows x seats per row.
+ARENA_SECTIONS, ARENA_ROWS, ARENA_SEATS_PER_ROW = 10, 50, 100
 # What --only can pick: the A/B pairs and solo scenarios by name, and the
 # other steps by group (search also grows the catalog to CATALOG events).
 SCENARIOS = (
@@ -66,6 +68,7 @@ SCENARIOS = (
     "list_20_rows",
     "detail",
     "list_uncached",
+    "seats_50k",
     "pgbench",
     "sellout",
     "search",
@@ -135,7 +138,7 @@ def catalog_sql(first: int, last: int, status: str = "published") -> str:
     INSERT INTO events_event (id, name, description, category, venue_name, venue_address,
         city, state, country, postal_code, starts_at, ends_at, capacity, tickets_taken,
         price, currency, status, booking_enabled, max_tickets_per_user, refund_tiers,
-        waitlist_waiting, created_at, updated_at)
+        waitlist_waiting, seated, created_at, updated_at)
     SELECT md5('bench' || g)::uuid,
            {a}[1 + g % {len(WORDS_A)}] || ' ' || {b}[1 + (g / {len(WORDS_A)}) % {len(WORDS_B)}]
                || ' ' || {cities}[1 + g % {len(CITIES)}] || ' ' || g,
@@ -145,7 +148,7 @@ def catalog_sql(first: int, last: int, status: str = "published") -> str:
            'Hall ' || (g % 97), '', {cities}[1 + g % {len(CITIES)}], '', 'India', '',
            now() + ((1 + g % 700) || ' days')::interval,
            now() + ((1 + g % 700) || ' days')::interval + interval '3 hours',
-           100000, 0, (g % 50) * 100, 'INR', '{status}', true, 100, '', 0, now(), now()
+           100000, 0, (g % 50) * 100, 'INR', '{status}', true, 100, '', 0, false, now(), now()
     FROM generate_series({first}, {last}) AS g
     """
 
@@ -160,6 +163,89 @@ SELECT md5('bench-type' || e.id)::uuid, e.id, 'General admission', '', e.price, 
 FROM events_event AS e
 WHERE NOT EXISTS (SELECT 1 FROM events_tickettype AS t WHERE t.event_id = e.id)
 """
+
+
+# The arena's plan, in plan order: sections, rows front to back, seats along
+# the row; the section's ticket type in turn among three.
+ARENA_SEATS_SQL = """
+INSERT INTO events_seat (id, event_id, section, row, number, label, x, y, ticket_type_id,
+    row_index, position)
+SELECT gen_random_uuid(), %(event)s, 'Section ' || s, r::text, n::text,
+       'Section ' || s || ' ' || r || '-' || n, (s - 1) * 1100 + n * 10, r * 10,
+       (%(types)s::uuid[])[1 + (s - 1) %% 3], (s - 1) * %(rows)s + r - 1,
+       ((s - 1) * %(rows)s + r - 1) * %(per_row)s + n - 1
+FROM generate_series(1, %(sections)s) AS s, generate_series(1, %(rows)s) AS r,
+     generate_series(1, %(per_row)s) AS n
+"""
+
+
+def load_arena(event, types, user) -> None:
+    """``event``'s seating plan (ARENA_*), with 2 % of its seats sold, 2 %
+    held (each by a booking of its own, without tickets or payments: only
+    its seat map is read) and 1 % blocked."""
+    import datetime as dt
+
+    from django.db import connection
+    from django.db.models import Count, F
+    from django.utils import timezone
+
+    from bookings.models import Booking, BookingItem, SeatHold
+    from events.models import Event, Seat, TicketType
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            ARENA_SEATS_SQL,
+            {
+                "event": event.pk,
+                "types": [str(t.pk) for t in types],
+                "sections": ARENA_SECTIONS,
+                "rows": ARENA_ROWS,
+                "per_row": ARENA_SEATS_PER_ROW,
+            },
+        )
+    now = timezone.now()
+    seats = Seat.objects.filter(event=event).annotate(
+        in_50=F("position") % 50, in_100=F("position") % 100
+    )
+    taken = seats.filter(in_50__in=[1, 2])
+    bookings, items, holds = [], [], []
+    for seat in taken.order_by("position"):
+        sold = seat.position % 50 == 1
+        booking = Booking(
+            user=user,
+            event=event,
+            quantity=1,
+            unit_price=event.price,
+            subtotal=event.price,
+            total_price=event.price,
+            currency=event.currency,
+            status="confirmed" if sold else "held",
+            expires_at=now + dt.timedelta(days=1),
+            confirmed_at=now if sold else None,
+        )
+        item = BookingItem(
+            booking=booking, ticket_type_id=seat.ticket_type_id, quantity=1, unit_price=event.price
+        )
+        bookings.append(booking)
+        items.append(item)
+        holds.append(SeatHold(seat=seat, booking=booking, item=item))
+    blocked = list(seats.filter(in_100=3))
+    holds += [SeatHold(seat=seat) for seat in blocked]
+    Booking.objects.bulk_create(bookings, batch_size=2000)
+    BookingItem.objects.bulk_create(items, batch_size=2000)
+    SeatHold.objects.bulk_create(holds, batch_size=2000)
+    for row in (
+        BookingItem.objects.filter(booking__event=event)
+        .values("ticket_type")
+        .annotate(n=Count("id"))
+    ):
+        TicketType.objects.filter(pk=row["ticket_type"]).update(tickets_taken=row["n"])
+    Event.objects.filter(pk=event.pk).update(
+        seated=True, capacity=seats.count() - len(blocked), tickets_taken=len(bookings)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE events_seat")
+        cursor.execute("VACUUM ANALYZE bookings_seathold")
 
 
 def load_nuvio_data():
@@ -210,6 +296,13 @@ def load_nuvio_data():
     standard = multi.ticket_types.get()
     vip = TicketType.objects.create(event=multi, name="VIP", price=Decimal("2499.00"), position=1)
     PromoCode.objects.create(event=multi, code=MULTI_PROMO_CODE, discount_percent=10)
+    arena = event("Seated Arena", ARENA_SECTIONS * ARENA_ROWS * ARENA_SEATS_PER_ROW)
+    arena_types = [
+        arena.ticket_types.get(),
+        TicketType.objects.create(event=arena, name="Upper", price=Decimal("1499.00"), position=1),
+        TicketType.objects.create(event=arena, name="Floor", price=Decimal("2999.00"), position=2),
+    ]
+    load_arena(arena, arena_types, users[0])
     with connection.cursor() as cursor:
         cursor.execute(catalog_sql(1, SPREAD))
         cursor.execute(GENERAL_ADMISSION_SQL)
@@ -225,6 +318,7 @@ def load_nuvio_data():
         "multi_types": [str(standard.pk), str(vip.pk)],
         "sellouts": [str(e.pk) for e in sellouts],
         "spread": spread,
+        "arena": str(arena.pk),
     }
 
 
@@ -523,6 +617,7 @@ def main() -> int:
         "hello": write_lines("hello", ["/hello/"]),
         "baseline_list": write_lines("baseline-list", ["/events/"]),
         "detail": write_lines("detail", [f"/api/events/{e}/" for e in data["spread"]]),
+        "seats": write_lines("seats", [f"/api/events/{data['arena']}/seats/"]),
         # Specific searches (what someone looking for one event types) and a broad one.
         "search": write_lines(
             "search",
@@ -552,9 +647,9 @@ def main() -> int:
         def base_book(events_file, conns):
             return wrk(BASELINE_PORT, "baseline_book.lua", conns, d, {"BENCH_EVENTS": events_file})
 
-        def get(port, paths_file, conns=32, nonce=False):
+        def get(port, paths_file, conns=32, nonce=False, script="get.lua"):
             env = {"BENCH_PATHS": paths_file, **({"BENCH_NONCE": "1"} if nonce else {})}
-            return wrk(port, "get.lua", conns, d, env)
+            return wrk(port, script, conns, d, env)
 
         # In each repetition the scenarios run in this order, each A/B pair
         # (nuvio, then baseline) back to back.
@@ -588,6 +683,13 @@ def main() -> int:
                 "baseline": lambda: get(BASELINE_PORT, files["baseline_list"]),
             },
             "list_uncached": {"nuvio": lambda: get(NUVIO_PORT, files["list"], nonce=True)},
+            # A 50,000-seat arena's whole seat map, gzipped as a browser asks
+            # for it, against the same 20-row page: the map every buyer
+            # reloads should cost no more than the baseline's smallest list.
+            "seats_50k": {
+                "nuvio": lambda: get(NUVIO_PORT, files["seats"], script="get_gzip.lua"),
+                "baseline": lambda: get(BASELINE_PORT, files["baseline_list"]),
+            },
         }
         steps = {name: sides for name, sides in steps.items() if wanted(name)}
         # The same searches over 1,000 and then 100,000 events, measured just
@@ -598,6 +700,9 @@ def main() -> int:
         }
         log("warm-up")
         wrk(NUVIO_PORT, "get.lua", 8, 1, {"BENCH_PATHS": files["list"]})
+        if "seats_50k" in steps:
+            results["seats_50k"] = seat_map_facts(data["arena"])
+            log(f"seat map: {results['seats_50k']}")
         wrk(BASELINE_PORT, "get.lua", 8, 1, {"BENCH_PATHS": files["hello"]})
 
         raw: dict = {name: {side: [] for side in sides} for name, sides in steps.items()}
@@ -695,7 +800,8 @@ def main() -> int:
         }
         for name, sides in raw.items()
     }
-    for name in ("search_1k", "search_100k", "search_broad_1k", "search_broad_100k", "detail"):
+    p95_shown = ("search_1k", "search_100k", "search_broad_1k", "search_broad_100k", "detail")
+    for name in (*p95_shown, "seats_50k"):
         if name not in raw:
             continue
         results["scenarios"][name]["nuvio_p95_ms"] = summarize(
@@ -772,6 +878,29 @@ def main() -> int:
     )
     log(f"done in {results['machine']['elapsed_s']} s: {'OK' if ok else 'GUARANTEE BROKEN'}")
     return 0 if ok else 1
+
+
+def seat_map_facts(event: str) -> dict:
+    """The arena's seat map as a browser gets it: its seats by status, and
+    its size gzipped and not."""
+    import gzip
+    from collections import Counter
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{NUVIO_PORT}/api/events/{event}/seats/",
+        headers={"Accept-Encoding": "gzip"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        zipped = response.read()
+    plain = gzip.decompress(zipped)
+    seats = json.loads(plain)["seats"]
+    return {
+        "seats": len(seats),
+        "statuses": dict(Counter(seat["status"] for seat in seats)),
+        "gzip_bytes": len(zipped),
+        "json_bytes": len(plain),
+    }
 
 
 def one_ticket(event: str) -> str:
@@ -852,6 +981,7 @@ def ratios(results: dict) -> dict:
             med("list_cached") / med("list_cached", "baseline")
         ),
         "detail_vs_baseline_20_rows": lambda: med("detail") / med("detail", "baseline"),
+        "seats_50k_vs_baseline_20_rows": lambda: med("seats_50k") / med("seats_50k", "baseline"),
         "search_p95_100k_vs_1k": lambda: p95("search_100k") / p95("search_1k"),
         "search_broad_p95_100k_vs_1k": lambda: p95("search_broad_100k") / p95("search_broad_1k"),
         "rss_growth": lambda: results["memory"]["growth"],
@@ -920,6 +1050,11 @@ def table(results: dict) -> str:
         ("hot / spread reserve (Nuvio)", "hot_vs_spread_nuvio", "≥ 0.9"),
         ("cached list vs baseline JSON hello", "cached_list_vs_baseline_hello", "≥ 0.5×"),
         ("event page vs baseline 20-row list", "detail_vs_baseline_20_rows", "≥ 1.0×"),
+        (
+            "50,000-seat map (gzip) vs baseline 20-row list",
+            "seats_50k_vs_baseline_20_rows",
+            "≥ 1.0×",
+        ),
         ("search p95, 100k vs 1k events", "search_p95_100k_vs_1k", "≤ 2×"),
         ("broad search p95, 100k vs 1k (info)", "search_broad_p95_100k_vs_1k", ""),
         ("web worker RSS growth", "rss_growth", "≤ 5 %"),
