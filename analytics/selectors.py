@@ -40,6 +40,11 @@ Definitions (also in the OpenAPI description, ``analytics.api.views``):
   ``discount_total`` (``quantity x discount`` of its bookings ever paid); a
   type's ``hidden`` says it is shown and sold only with a promo code that
   unlocks it.
+- One event only, its waiting room (``queue``, null when it has none) as it
+  is at the moment of asking, not cached: ``waiting`` (places not admitted
+  yet, early arrivals included), ``admitted`` (admissions running),
+  ``expired`` (admissions that ran out, their users not back in the queue)
+  and ``admit_per_minute``.
 
 Money is a ``Decimal`` with two places; rates are floats in 0..1 rounded to 4
 places.
@@ -64,6 +69,7 @@ from analytics.services import day_start, rollups_catch_up, utc_day
 from bookings.models import Booking, BookingItem, BookingStatus, SeatHold
 from events.cache import cached
 from events.models import Event, PromoCode, Seat, TicketType
+from events.queue import WaitingRoom, queue_figures, waiting_room
 from nuvio.errors import Invalid, NotFound
 
 DEFAULT_DAYS = 30
@@ -407,6 +413,7 @@ def analytics_event(
     figures["waitlist"] = waitlist_size(event)
     figures.update(_sales_breakdown(event, filters, now))
     figures["sections"] = seat_sections(event, now)
+    figures["queue"] = queue_figures(room=WaitingRoom.of(event), now=now)
     figures["event"] = {
         "id": event.pk,
         "name": event.name,
@@ -471,13 +478,24 @@ def summary_cached(*, filters: Filters) -> dict:
 
 
 def event_cached(*, event_id, day_from: dt.date, day_to: dt.date) -> dict:
-    """``analytics_event`` through the cache: a hit runs no database query."""
+    """``analytics_event`` through the cache: a hit runs no database query.
+    The waiting room's figures move by the second in a sale: they are read
+    again on every call (one Redis round trip; the room's settings from this
+    process's memory), for an event that has a room. Raises ``Unavailable``
+    when the room cannot be reached."""
     key = figures_key("event", event_id, day_from.isoformat(), day_to.isoformat())
-    return cached(
-        key,
-        FIGURES_TTL_SECONDS,
-        lambda: analytics_event(event_id=event_id, day_from=day_from, day_to=day_to),
-    )
+    computed = []
+
+    def compute() -> dict:
+        computed.append(True)
+        return analytics_event(event_id=event_id, day_from=day_from, day_to=day_to)
+
+    figures = cached(key, FIGURES_TTL_SECONDS, compute)
+    if figures.get("queue") is not None and not computed:
+        room = waiting_room(uuid.UUID(str(event_id)))
+        if room is not None:
+            figures = {**figures, "queue": queue_figures(room=room)}
+    return figures
 
 
 def events_table_cached(*, filters: Filters) -> list[dict]:

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_safe
 from analytics import selectors
 from analytics.forms import AnalyticsFilterForm, DashboardFilterForm, EventPageFilterForm
 from analytics.selectors import Filters, rate
-from nuvio.errors import NuvioError
+from nuvio.errors import NuvioError, Unavailable
 
 TABLE_ROWS = 20
 # Spreadsheets run a cell that starts with one of these as a formula.
@@ -116,10 +116,14 @@ def dashboard(request):
             if filters.event_id:
                 # One event chosen: its sales per type and code, from the
                 # same cached figures as its own page and the API.
-                figures = selectors.event_cached(
-                    event_id=filters.event_id, day_from=filters.day_from, day_to=filters.day_to
-                )
-                context.update(breakdown=_breakdown(figures), event_id=filters.event_id)
+                try:
+                    figures = selectors.event_cached(
+                        event_id=filters.event_id, day_from=filters.day_from, day_to=filters.day_to
+                    )
+                except Unavailable as exc:  # its waiting room cannot be reached
+                    form.add_error(None, exc.message)
+                else:
+                    context.update(breakdown=_breakdown(figures), event_id=filters.event_id)
     return render(request, "analytics/dashboard.html", context)
 
 
@@ -135,6 +139,10 @@ def event_page(request, event_id):
             figures = selectors.event_cached(
                 event_id=event_id, day_from=filters.day_from, day_to=filters.day_to
             )
+        except Unavailable as exc:
+            # The event's waiting room cannot be reached: say so, figures or not.
+            context["unavailable"] = exc.message
+            return render(request, "analytics/event.html", context, status=503)
         except NuvioError as exc:
             if exc.status == 404:
                 raise Http404("No such event.") from None

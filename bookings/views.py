@@ -34,7 +34,14 @@ from bookings.models import (
 )
 from events.models import Seat, TicketType
 from nuvio.decorators import session_or_token_required
-from nuvio.errors import Invalid, NuvioError, PaymentDeclined, PromoInvalid, SeatTaken
+from nuvio.errors import (
+    Invalid,
+    NuvioError,
+    PaymentDeclined,
+    PromoInvalid,
+    QueueRequired,
+    SeatTaken,
+)
 
 # A booking's items as the event page lists their types.
 ITEM_ORDER = ["ticket_type__position", "ticket_type__price", "ticket_type__name"]
@@ -198,6 +205,10 @@ def booking_new(request):
     except SeatTaken as exc:
         messages.error(request, _seats_taken_problem(exc, event_id))
         return redirect(_event_page_as_sent(event_id, form, taken=exc.details.get("seats") or ()))
+    except QueueRequired as exc:
+        # The sale goes through its waiting room: to it, saying why.
+        messages.info(request, exc.message)
+        return redirect("event-queue", event_id)
     except NuvioError as exc:
         if "event" in exc.details:  # no such event (or one this person cannot see)
             messages.error(request, exc.message)

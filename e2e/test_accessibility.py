@@ -6,11 +6,13 @@ checked by axe-core (vendored, ``e2e/vendor/``); a violation of impact
 written to ``artifacts/e2e/a11y-report.json`` next to a screenshot of each page.
 """
 
+import datetime as dt
 import json
 import re
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from bookings import services
 from bookings.models import Ticket
@@ -22,6 +24,7 @@ from e2e.helpers import (
     log_in,
     make_user,
 )
+from events.queue_page import queue_place_take
 from events.tests.factories import (
     GENERAL_ADMISSION,
     make_event,
@@ -66,6 +69,33 @@ def test_main_pages_have_no_serious_accessibility_violations(browse, artifacts_d
     held, _ = services.booking_reserve(user=customer, event_id=event.pk, quantity=1)
     paid, _ = services.booking_reserve(user=customer, event_id=event.pk, quantity=2)
     services.booking_pay(user=customer, booking_id=paid.pk, card_number=GOOD_CARD)
+    # The waiting room: before the draw, a place with people ahead, and one's turn.
+    soon = timezone.now() + dt.timedelta(hours=2)
+    queued = make_event(
+        name="Indie Drop",
+        city="Goa",
+        queue_enabled=True,
+        queue_opens_at=soon,
+        queue_admit_per_minute=60,
+        queue_pass_minutes=10,
+    )
+    opened = make_event(
+        name="Slow Drop",
+        city="Goa",
+        queue_enabled=True,
+        queue_opens_at=timezone.now(),
+        queue_admit_per_minute=1,
+        queue_pass_minutes=10,
+    )
+    queue_place_take(event=opened, user=fan, now=timezone.now())
+    at_once = make_event(
+        name="Fast Drop",
+        city="Goa",
+        queue_enabled=True,
+        queue_opens_at=timezone.now() - dt.timedelta(minutes=5),
+        queue_admit_per_minute=100_000,
+        queue_pass_minutes=10,
+    )
     staff_user = make_user("staff@example.com", "Stella Staff", is_staff=True)
     code = Ticket.objects.filter(booking=paid).values_list("code", flat=True).first()
     assert staff_user.is_staff
@@ -105,6 +135,18 @@ def test_main_pages_have_no_serious_accessibility_violations(browse, artifacts_d
     check(person, "bookings", "/bookings/")
     check(person, "booking-held", f"/bookings/{held.pk}/")
     check(person, "booking-confirmed", f"/bookings/{paid.pk}/")
+    check(person, "event-queued", f"/events/{queued.pk}/")
+    person.page.get_by_role("button", name="Join the waiting room").click()
+    expect(person.page.locator("#queue-draw")).to_be_visible()
+    check(person, "waiting-room-draw")
+    person.goto(f"/events/{opened.pk}/")
+    person.page.get_by_role("button", name="Join the waiting room").click()
+    expect(person.page.locator("#queue-position")).to_be_visible()
+    check(person, "waiting-room-place")
+    person.goto(f"/events/{at_once.pk}/")
+    person.page.get_by_role("button", name="Join the waiting room").click()
+    expect(person.page.locator("#queue-admitted")).to_be_visible()
+    check(person, "waiting-room-admitted")
     check(person, "notifications", "/notifications/")
     check(person, "profile", "/accounts/profile/")
 

@@ -29,8 +29,17 @@ _LIMITS = {
     "capacity": (1, 1_000_000),
     "max_tickets_per_user": (1, 100),
     "price": (0, None),
+    "queue_admit_per_minute": services.QUEUE_RATE_RANGE,
+    "queue_pass_minutes": services.QUEUE_PASS_RANGE,
 }
 _CANCEL_HINT = "Cancel an event with its cancel action, which refunds every booking."
+# The waiting room's fields as its fieldset shows them: (label, help text).
+_QUEUE_LABELS = {
+    "queue_enabled": ("Enabled", "Reserving needs an admission from the waiting room."),
+    "queue_opens_at": ("Opens at", "When admission starts; fixed once an enabled room opened."),
+    "queue_admit_per_minute": ("Admitted a minute", "1 to 100,000 places a minute."),
+    "queue_pass_minutes": ("Pass (minutes)", "How long an admission lasts: 1 to 120."),
+}
 
 # The fields staff edit, in the order the forms show them.
 TYPE_COLUMNS = list(services.TICKET_TYPE_FIELDS)
@@ -53,6 +62,9 @@ class EventAdminForm(forms.ModelForm):
             if high is not None:
                 field.validators.append(MaxValueValidator(high))
                 field.widget.attrs["max"] = high
+        for name, (label, help_text) in _QUEUE_LABELS.items():
+            if name in self.fields:
+                self.fields[name].label, self.fields[name].help_text = label, help_text
         if "price" in self.fields:
             self.fields["price"].help_text = (
                 "The lowest price of its public ticket types. A new event without "
@@ -100,7 +112,29 @@ class EventAdminForm(forms.ModelForm):
                 self.add_error(
                     "status", "Tickets are held or sold for this event: it cannot go back to draft."
                 )
+        self._clean_queue(cleaned, event, creating)
         return cleaned
+
+    def _clean_queue(self, cleaned, event: Event, creating: bool) -> None:
+        """The waiting room's rules next to its fields (``events.services``
+        checks them again under the lock)."""
+        if cleaned.get("queue_enabled"):
+            for name in services.QUEUE_FIELDS[1:]:
+                if name in self.fields and cleaned.get(name) is None and not self.has_error(name):
+                    self.add_error(name, "Required to enable the waiting room.")
+        opens_at = cleaned.get("queue_opens_at")
+        if (
+            not creating
+            and "queue_opens_at" in self.fields
+            and event.queue_enabled
+            and event.queue_opens_at is not None
+            and event.queue_opens_at <= timezone.now()
+            and opens_at != event.queue_opens_at
+        ):
+            self.add_error(
+                "queue_opens_at",
+                "The waiting room has opened: its opening cannot move (disable it first).",
+            )
 
 
 # --- ticket types and promo codes ----------------------------------------------
@@ -435,6 +469,20 @@ class EventAdmin(admin.ModelAdmin):
             },
         ),
         ("When", {"fields": ["starts_at", "ends_at"]}),
+        (
+            "Waiting room",
+            {
+                "fields": list(services.QUEUE_FIELDS),
+                "description": (
+                    "For a sale that opens at a set time and draws more buyers than it has "
+                    "tickets: while enabled, reserving needs an admission from the waiting "
+                    "room. Whoever joins before the opening gets a random place then; the "
+                    "first places are admitted at the rate a minute, each for the pass's "
+                    "minutes. A rate changed during the sale goes on from the places "
+                    "admitted by then."
+                ),
+            },
+        ),
         (
             "Tickets",
             {

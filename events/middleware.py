@@ -1,5 +1,6 @@
 """The busiest reads, answered early: an anonymous ``GET /api/events/`` and
-``GET /api/events/{id}/``.
+``GET /api/events/{id}/``, and a waiting room's poll,
+``GET /api/events/{id}/queue/`` with a token.
 
 The first page of the catalog is what a crowd reloads before a sale opens,
 and the event page is what every buyer reloads during one. Their JSON is
@@ -20,6 +21,16 @@ misses the list cache (the view renders and stores the page), names an
 event that is not published (the view's 404; such a page is never stored)
 or meets a database error (the view's 503). Only in production mode:
 without Redis there is no round trip to save.
+
+A waiting room's poll is what every buyer in the room repeats every few
+seconds. With a token (``Authorization: Token ...``) and a JSON answer
+wanted, it is answered here when it can be (``events.api.queue.
+queue_poll_early``): with Redis, one round trip reads the token's cache
+entry, counts the request against the `read` rate limit and reads the place
+together; the room's settings come from this process's memory. Anything
+else (a session, no place: the 404, an outage: the 503, the shuffle at the
+opening, a throttled client) goes through the API view, which gives the same
+answer. In both modes: without Redis the saving is the stack's CPU.
 """
 
 import functools
@@ -34,6 +45,7 @@ from django.urls import NoReverseMatch, reverse
 from django.urls.converters import UUIDConverter
 
 from events import cache as catalog_cache
+from events.api.queue import queue_poll_early
 from events.api.serializers import public_event_json, public_event_refresh
 from nuvio.throttling import ScopedThrottle
 
@@ -41,17 +53,20 @@ JSON_ACCEPTS = {"", "*/*", "application/json"}
 # What the API view adds to its answers (rest_framework's finalize_response).
 ALLOW = "GET, POST, HEAD, OPTIONS"
 DETAIL_ALLOW = "GET, PUT, PATCH, DELETE, HEAD, OPTIONS"
+QUEUE_SUFFIX = "/queue/"
 
 
 class CatalogListMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
-        self.enabled = bool(settings.REDIS_URL)
+        self.enabled = bool(settings.REDIS_URL)  # the catalog's pages
+        self.api = True  # False: a URLconf without the API
         self._list_path = None
         self._detail_path = None
+        self._queue_path = None
 
     def __call__(self, request):
-        if self.enabled and request.method == "GET":
+        if self.api and request.method == "GET":
             response = self._early_answer(request)
             if response is not None:
                 return response
@@ -61,6 +76,13 @@ class CatalogListMiddleware:
         if self._list_path is None and not self._find_paths():
             return None
         path = request.path_info
+        if path.endswith(QUEUE_SUFFIX):
+            match = self._queue_path.fullmatch(path)
+            if match and _token_json(request):
+                return queue_poll_early(request, uuid.UUID(match[1]))
+            return None
+        if not self.enabled:
+            return None
         if path == self._list_path:
             return self._list_page(request) if _anonymous_json(request) else None
         match = self._detail_path.fullmatch(path)
@@ -71,12 +93,17 @@ class CatalogListMiddleware:
     def _find_paths(self) -> bool:
         try:
             self._list_path = reverse("event-list")
+            stand_in = uuid.UUID(int=0)
+            queue_path = reverse("api-event-queue", args=[stand_in])
         except NoReverseMatch:  # a URLconf without the API
-            self.enabled = False
+            self.api = False
             return False
         # The router's detail route: the list's path, the id, a slash.
         pattern = re.escape(self._list_path) + f"({UUIDConverter.regex})/"
         self._detail_path = re.compile(pattern)
+        before, after = queue_path.split(str(stand_in))
+        pattern = f"{re.escape(before)}({UUIDConverter.regex}){re.escape(after)}"
+        self._queue_path = re.compile(pattern)
         return True
 
     def _list_page(self, request) -> HttpResponse | None:
@@ -123,6 +150,15 @@ class CatalogListMiddleware:
         if body is None:
             return None  # not published, or no such event: the view's 404
         return _json(body, DETAIL_ALLOW)
+
+
+def _token_json(request) -> bool:
+    meta = request.META
+    return (
+        meta.get("HTTP_AUTHORIZATION", "")[:6].lower() == "token "
+        and meta.get("HTTP_ACCEPT", "").strip() in JSON_ACCEPTS
+        and "format" not in request.GET
+    )
 
 
 def _anonymous_json(request) -> bool:

@@ -95,6 +95,18 @@ class Event(models.Model):
     # True once the event has a seating plan (``Seat`` rows): its capacity then
     # follows its seats that are not blocked, and every ticket has a seat.
     seated = models.BooleanField(default=False, editable=False)
+    # The waiting room (API.md "Waiting room"): while ``queue_enabled``, a
+    # reserve needs a live admission. Places live in Redis (events.queue);
+    # who is admitted follows from the clock: at time t the first
+    # admitted_by(t) places, ``queue_admit_per_minute`` a minute from
+    # ``queue_opens_at``. ``queue_rate_changes`` keeps the rate's history
+    # ``[[at, admitted by then, new rate], ...]`` so that a new rate takes
+    # over from the places already admitted, never re-admitting or skipping.
+    queue_enabled = models.BooleanField(default=False)
+    queue_opens_at = models.DateTimeField(null=True, blank=True)
+    queue_admit_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    queue_pass_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
+    queue_rate_changes = models.JSONField(default=list, blank=True, editable=False)
     price = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.CharField(max_length=3, default=default_currency)
     status = models.CharField(max_length=10, choices=EventStatus.choices, default=EventStatus.DRAFT)
@@ -140,6 +152,17 @@ class Event(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(status__in=EventStatus.values), name="event_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(queue_enabled=False)
+                | Q(
+                    queue_opens_at__isnull=False,
+                    queue_admit_per_minute__gte=1,
+                    queue_admit_per_minute__lte=100_000,
+                    queue_pass_minutes__gte=1,
+                    queue_pass_minutes__lte=120,
+                ),
+                name="event_queue_complete",
             ),
         ]
         indexes = [

@@ -16,6 +16,7 @@ from accounts.models import User
 from bookings.services import waitlist_serve_locked
 from bookings.tasks import cancel_event_bookings
 from events import cache as catalog_cache
+from events import queue
 from events.models import Event, EventStatus, PromoCode, TicketType
 from nuvio.errors import Invalid, InvalidState, NotFound
 
@@ -41,6 +42,18 @@ EDITABLE_FIELDS = {
     "max_tickets_per_user",
     "refund_tiers",
 }
+# The waiting room's settings (API.md "Waiting room"; the API's ``queue``).
+QUEUE_FIELDS = ("queue_enabled", "queue_opens_at", "queue_admit_per_minute", "queue_pass_minutes")
+EDITABLE_FIELDS |= set(QUEUE_FIELDS)
+# The API's names of the queue fields, for the errors' details.
+QUEUE_NAMES = {
+    "queue_enabled": "enabled",
+    "queue_opens_at": "opens_at",
+    "queue_admit_per_minute": "admit_per_minute",
+    "queue_pass_minutes": "pass_minutes",
+}
+QUEUE_RATE_RANGE = (1, 100_000)
+QUEUE_PASS_RANGE = (1, 120)
 # What staff edit of a ticket type and of a promo code, in the order forms show them.
 TICKET_TYPE_FIELDS = (
     "name",
@@ -77,6 +90,67 @@ def _check_dates(starts_at, ends_at) -> None:
         )
 
 
+def _queue_changes(event: Event | None, data: dict[str, Any], now) -> tuple[dict, bool]:
+    """The waiting-room fields to write for ``data`` (its queue fields, over
+    the event's current ones), and whether the room is being removed (every
+    setting cleared).
+
+    A rate changed after the opening is appended to ``queue_rate_changes``,
+    so admission goes on from the places admitted by then; a new opening
+    time starts the history anew (its places stay, admitted from the new
+    opening). Raises ``Invalid`` (details ``{"queue": {field: [...]}}``, the
+    API's names): a rate outside 1-100,000 a minute or a pass outside 1-120
+    minutes; enabling without an opening time, a rate and a pass; moving the
+    opening of an enabled room that has opened."""
+    given = {field: data[field] for field in QUEUE_FIELDS if field in data}
+    if not given:
+        return {}, False
+    old = {field: getattr(event, field, None) for field in QUEUE_FIELDS}
+    old["queue_enabled"] = bool(old["queue_enabled"])
+    new = old | given
+    errors: dict[str, list[str]] = {}
+    for field, (low, high) in (
+        ("queue_admit_per_minute", QUEUE_RATE_RANGE),
+        ("queue_pass_minutes", QUEUE_PASS_RANGE),
+    ):
+        value = new[field]
+        if value is not None and not low <= value <= high:
+            errors[QUEUE_NAMES[field]] = [f"Must be between {low} and {high:,}."]
+    if new["queue_enabled"]:
+        for field in ("queue_opens_at", "queue_admit_per_minute", "queue_pass_minutes"):
+            if new[field] is None:
+                errors.setdefault(QUEUE_NAMES[field], ["Required to enable the waiting room."])
+    moved = event is not None and new["queue_opens_at"] != old["queue_opens_at"]
+    opened = old["queue_opens_at"] is not None and old["queue_opens_at"] <= now
+    if moved and old["queue_enabled"] and opened:
+        errors.setdefault(
+            "opens_at",
+            ["The waiting room has opened: its opening cannot move (disable it first)."],
+        )
+    if errors:
+        name, messages = next(iter(errors.items()))
+        raise Invalid(f"queue: {name}: {messages[0]}", details={"queue": errors})
+    changes = dict(given)
+    removed = not any(new.values())
+    if event is None:
+        return changes, False
+    if moved or removed:
+        changes["queue_rate_changes"] = []
+    elif (
+        new["queue_admit_per_minute"] != old["queue_admit_per_minute"]
+        and old["queue_admit_per_minute"]
+        and opened
+    ):
+        changes["queue_rate_changes"] = queue.rate_changes_after(
+            opens_at=old["queue_opens_at"],
+            old_rate=old["queue_admit_per_minute"],
+            new_rate=new["queue_admit_per_minute"],
+            changes=event.queue_rate_changes,
+            now=now,
+        )
+    return changes, removed and any(old.values())
+
+
 def event_create(*, actor: User, data: dict[str, Any], now=None) -> Event:
     """Create an event (draft unless ``status`` says published) with the
     ticket types it sells: those of ``data["ticket_types"]`` (a list of
@@ -86,8 +160,9 @@ def event_create(*, actor: User, data: dict[str, Any], now=None) -> Event:
     ``price`` given with ``ticket_types`` is ignored.
 
     Raises ``Invalid`` when it would start in the past or end before it
-    starts, when it has neither a price nor ticket types, or when a ticket
-    type breaks a rule (details ``ticket_types``: one entry per type).
+    starts, when it has neither a price nor ticket types, when a ticket
+    type breaks a rule (details ``ticket_types``: one entry per type), or
+    when its waiting room's settings do (details ``queue``).
     """
     now = now or timezone.now()
     data = dict(data)
@@ -106,6 +181,7 @@ def event_create(*, actor: User, data: dict[str, Any], now=None) -> Event:
             details={"starts_at": ["Must be in the future."]},
         )
     _check_dates(data["starts_at"], data["ends_at"])
+    _queue_changes(None, data, now)
     if types:
         _ticket_types_check_new(types, capacity=data["capacity"])
         data["price"] = _from_price([(t["price"], t.get("hidden", False)) for t in types])
@@ -138,6 +214,9 @@ def event_update(*, actor: User, event_id, data: dict[str, Any]) -> Event:
 
     More capacity is handed out like tickets that come back: the new tickets go
     to the waiting list first (``waitlist_serve_locked``, still under the lock).
+
+    The waiting room's settings follow ``_queue_changes`` (its rules raise
+    ``Invalid``); removing them all forgets the room's places after commit.
     """
     unknown = set(data) - EDITABLE_FIELDS
     if unknown:
@@ -174,6 +253,8 @@ def event_update(*, actor: User, event_id, data: dict[str, Any]) -> Event:
             )
         _check_dates(data.get("starts_at", event.starts_at), data.get("ends_at", event.ends_at))
         data = dict(data)
+        queue_changes, queue_removed = _queue_changes(event, data, timezone.now())
+        data.update(queue_changes)
         price = data.pop("price", event.price)
         for field, value in data.items():
             setattr(event, field, value)
@@ -184,6 +265,13 @@ def event_update(*, actor: User, event_id, data: dict[str, Any]) -> Event:
         # whoever waits gets the free tickets first.
         waitlist_serve_locked(event=event, now=timezone.now())
         catalog_cache.catalog_changed()
+        if queue_changes:
+            event_id = event.pk
+            transaction.on_commit(
+                (lambda: queue.queue_drop(event_id))
+                if queue_removed
+                else (lambda: queue.waiting_room_forget(event_id))
+            )
     return event
 
 

@@ -14,6 +14,7 @@ from bookings.services.reserve import PROMO_MESSAGES
 from events import cache as catalog_cache
 from events.forms import SHOWN_FIELDS, EventBrowseFilter, PromoCodeForm
 from events.models import Event, EventStatus, PromoCode, TicketType
+from events.queue_page import queue_gate
 from events.seat_map_page import seat_map_build
 from events.selectors import (
     promo_applies,
@@ -245,9 +246,21 @@ def event_detail(request, event_id):
     A seated event's page shows its seat map (``events.seat_map_page``):
     ``seat`` and ``taken`` seat ids in the URL (back from a refused booking)
     preselect the seats still free and mark those lost; ``section`` picks
-    the section to show of a plan too large to show whole."""
+    the section to show of a plan too large to show whole.
+
+    While the event sells through its waiting room, the page offers the
+    waiting room instead of the Book form (and the seat map cannot be
+    picked from) to everyone without a live admission."""
     event = get_object_or_404(Event.objects.visible_to(request.user).with_available(), pk=event_id)
     now = timezone.now()
+    return render(request, "events/detail.html", offer_context(request, event, now))
+
+
+def offer_context(request, event: Event, now, *, seat_map: bool = True) -> dict:
+    """What the event page shows of ``event`` to the requester at ``now``:
+    its ticket types, the Book form's rows, the promo code and the waiting
+    list (``seat_map``: the seat map of a seated event too). The waiting
+    room's page shows its Book form from the same rows."""
     closed_reason = event.booking_closed_reason(now)
 
     promo_form = PromoCodeForm(request.GET if "promo_code" in request.GET else None)
@@ -277,11 +290,16 @@ def event_detail(request, event_id):
         )
         for t in types
     ]
+    bookable = not closed_reason and any(row.quantities for row in rows)
+    queue = None if closed_reason else queue_gate(event=event, user=request.user, now=now)
     context = {
         "event": event,
         "stock": _stock(event, rows, now),
         "closed_reason": closed_reason,
-        "bookable": not closed_reason and any(row.quantities for row in rows),
+        "bookable": bookable,
+        "queue": queue,
+        # The waiting room stands between this person and the Book form.
+        "queue_gated": bookable and queue is not None and not queue.admitted,
         "rows": rows,
         "simple": simple,
         "from_price": len({t.price for t in types if not t.hidden}) > 1,
@@ -290,12 +308,12 @@ def event_detail(request, event_id):
         "offer_promo": promo_form.is_bound or event.promo_codes.exists(),
         "sales_over": bool(rows) and all(row.state == "ended" for row in rows),
     }
-    if event.seated:
+    if event.seated and seat_map:
         context["seat_map"] = seat_map_build(
             event=event,
             rows=rows,
             now=now,
-            pickable=request.user.is_authenticated and context["bookable"],
+            pickable=request.user.is_authenticated and bookable and not context["queue_gated"],
             most=min(event.max_tickets_per_user, MAX_QUANTITY),
             chosen=request.GET.getlist("seat"),
             taken=request.GET.getlist("taken"),
@@ -303,4 +321,4 @@ def event_detail(request, event_id):
         )
     if not closed_reason:
         context |= _waitlist_context(request, event, rows)
-    return render(request, "events/detail.html", context)
+    return context

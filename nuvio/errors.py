@@ -126,6 +126,11 @@ class SeatTaken(Conflict):
     default_message = "A chosen seat is no longer free."
 
 
+class QueueRequired(Conflict):
+    code = "queue_required"
+    default_message = "This sale goes through its waiting room: join the queue first."
+
+
 class Throttled(NuvioError):
     status, code = 429, "throttled"
     default_message = "Too many requests. Try again later."

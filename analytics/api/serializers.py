@@ -92,6 +92,19 @@ class SectionFiguresSerializer(serializers.Serializer):
     free = serializers.IntegerField(help_text="Seats a buyer could take now.")
 
 
+class QueueFiguresSerializer(serializers.Serializer):
+    waiting = serializers.IntegerField(
+        help_text="Places not admitted yet (early arrivals before the opening included)."
+    )
+    admitted = serializers.IntegerField(help_text="Admissions running now.")
+    expired = serializers.IntegerField(
+        help_text="Admissions that ran out, their users not back in the queue."
+    )
+    admit_per_minute = serializers.IntegerField(
+        allow_null=True, help_text="The rate now (null when not set)."
+    )
+
+
 class EventFiguresSerializer(SummarySerializer):
     available = serializers.IntegerField(
         help_text="Tickets a buyer could take now (lapsed holds count as available)."
@@ -107,4 +120,8 @@ class EventFiguresSerializer(SummarySerializer):
         many=True,
         help_text="A seated event's seats per section as they are now, in the plan's order; "
         "empty for an event without a seating plan.",
+    )
+    queue = QueueFiguresSerializer(
+        allow_null=True,
+        help_text="The waiting room now (not cached); null when the event has none.",
     )

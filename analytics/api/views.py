@@ -102,7 +102,12 @@ class AnalyticsEventView(APIView):
         "payment; refunds are not taken off, as for `revenue`), `quota` (null: only "
         "the event's capacity); a code's `uses` (tickets of its bookings held, not "
         "lapsed, or confirmed) and `discount_total` (quantity x discount in its "
-        "bookings ever paid).",
+        "bookings ever paid).\n\n"
+        "`queue` (null when the event has no waiting room) is read at the moment of "
+        "asking, not cached: `waiting` places not admitted yet (early arrivals "
+        "included), `admitted` admissions running, `expired` admissions that ran out "
+        "(their users not back in the queue), `admit_per_minute` the rate now. 503 "
+        "`unavailable` when the waiting room cannot be reached.",
         parameters=DATE_PARAMS,
         responses={200: EventFiguresSerializer},
     )

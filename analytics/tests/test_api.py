@@ -111,8 +111,9 @@ def test_event_figures_have_the_summary_fields_plus_available_and_waitlist(world
         "ticket_types",
         "promo_codes",
         "sections",
+        "queue",
     }
-    assert (body["available"], body["waitlist"]) == (16, 0)
+    assert (body["available"], body["waitlist"], body["queue"]) == (16, 0, None)
     assert body["bookings"] == {
         "total": 4,
         "held": 1,

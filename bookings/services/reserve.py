@@ -67,6 +67,7 @@ from bookings.services._core import (
 )
 from bookings.services.expiry import holds_release_lapsed_locked
 from events.models import Event, EventStatus, PromoCode, Seat, TicketType
+from events.queue import queue_admission_check
 from events.selectors import (
     promo_applies,
     promo_code_find,
@@ -346,6 +347,9 @@ def _plan(
     reason = event.booking_closed_reason(now)
     if reason:
         raise BookingClosed(reason)
+    # A sale through a waiting room needs a live admission (one Redis round
+    # trip; nothing for other events).
+    queue_admission_check(event=event, user=user, now=now)
     promo = None
     if promo_code not in (None, ""):
         promo = promo_code_find(event=event, code=str(promo_code))
@@ -631,7 +635,10 @@ def booking_reserve(
     window: details ``reason``, ``ticket_type``), ``PromoInvalid`` (details
     ``reason``), ``SoldOut`` (details ``available``, and ``ticket_type`` when
     a type is short) or ``LimitExceeded`` (details ``limit``,
-    ``already_held``). Nothing is written when it raises.
+    ``already_held``) or, on an event sold through its waiting room,
+    ``QueueRequired`` (no live admission: details ``queue``) and
+    ``Unavailable`` (the room cannot be reached). Nothing is written when it
+    raises.
 
     With ``idempotency_key`` the key is recorded with the new hold in the
     same transaction. If this user's key made a hold already, nothing is
@@ -694,8 +701,9 @@ def booking_quote(
     """What ``booking_reserve`` with this body would hold now, and at what
     price; takes nothing. The same validation and the same errors
     (``Invalid``, ``BookingClosed``, ``PromoInvalid``, ``SoldOut``,
-    ``LimitExceeded``), the counters read without a lock and the tickets of
-    lapsed holds counted as free (the reserve would release them)."""
+    ``LimitExceeded``, ``QueueRequired``), the counters read without a lock
+    and the tickets of lapsed holds counted as free (the reserve would
+    release them)."""
     now = now or timezone.now()
     event_id = _event_uuid(event_id)
     plan = _plan(

@@ -7,7 +7,7 @@ from rest_framework.renderers import JSONRenderer
 
 from events.models import Category, Event, EventStatus, PromoCode, TicketType
 from events.selectors import event_published, public_stock, ticket_types_on_offer
-from events.services import CODE_PATTERN, MAX_TICKET_TYPES
+from events.services import CODE_PATTERN, MAX_TICKET_TYPES, QUEUE_FIELDS, QUEUE_NAMES
 from nuvio.serializers import PositionalListSerializer
 
 PUBLIC_FIELDS = [
@@ -31,9 +31,58 @@ PUBLIC_FIELDS = [
     "booking_enabled",
     "max_tickets_per_user",
     "seated",
+    "queue",
     "created_at",
     "updated_at",
 ]
+
+
+# Written flat into the event's ``queue_*`` fields: ``events.services`` checks
+# them together and keeps the rate's history.
+class QueueSettingsSerializer(serializers.Serializer):
+    """The event's waiting room; null when none was ever set. On update,
+    fields left out keep their values, and null removes the waiting room
+    (and its places)."""
+
+    enabled = serializers.BooleanField(
+        source="queue_enabled",
+        required=False,
+        help_text="While true, reserving needs a live admission from the waiting room.",
+    )
+    opens_at = serializers.DateTimeField(
+        source="queue_opens_at",
+        required=False,
+        allow_null=True,
+        help_text="When admission starts; who joined before gets a random place then. "
+        "Required to enable; fixed once an enabled room has opened.",
+    )
+    admit_per_minute = serializers.IntegerField(
+        source="queue_admit_per_minute",
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=100_000,
+        help_text="Places admitted a minute. Changed during the sale, the new rate goes "
+        "on from the places admitted by then. Required to enable.",
+    )
+    pass_minutes = serializers.IntegerField(
+        source="queue_pass_minutes",
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=120,
+        help_text="How long an admission lasts. Required to enable.",
+    )
+
+    def to_representation(self, event: Event) -> dict | None:
+        if not any(getattr(event, field) for field in QUEUE_FIELDS):
+            return None
+        return super().to_representation(event)
+
+    def run_validation(self, data=serializers.empty):
+        if data is None:  # the waiting room removed: every setting cleared
+            return dict.fromkeys(QUEUE_FIELDS, None) | {"queue_enabled": False}
+        return super().run_validation(data)
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -53,6 +102,12 @@ class EventSerializer(serializers.ModelSerializer):
     )
     status = serializers.ChoiceField(choices=EventStatus.choices, default=EventStatus.DRAFT)
     max_tickets_per_user = serializers.IntegerField(min_value=1, max_value=100, default=4)
+    queue = QueueSettingsSerializer(
+        source="*",
+        required=False,
+        allow_null=True,
+        help_text='The waiting room (API.md "Waiting room"); null when none was ever set.',
+    )
 
     class Meta:
         model = Event
@@ -69,6 +124,14 @@ class EventSerializer(serializers.ModelSerializer):
         ends_at = attrs.get("ends_at", getattr(self.instance, "ends_at", None))
         if starts_at and ends_at and ends_at <= starts_at:
             raise serializers.ValidationError({"ends_at": ["Must be after starts_at."]})
+        if attrs.get("queue_enabled"):
+            missing = {
+                QUEUE_NAMES[field]: ["Required to enable the waiting room."]
+                for field in QUEUE_FIELDS[1:]
+                if attrs.get(field, getattr(self.instance, field, None)) is None
+            }
+            if missing:
+                raise serializers.ValidationError({"queue": missing})
         return attrs
 
 

@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from events.api.queue import EventQueueView
 from events.api.seating import EventSeatingView, EventSeatsBlockView
 from events.api.seats import EventSeatsView
 from events.api.views import (
@@ -34,5 +35,6 @@ urlpatterns = [
         name="api-event-seats-block",
     ),
     path("events/<uuid:event_id>/seats/", EventSeatsView.as_view(), name="api-event-seats"),
+    path("events/<uuid:event_id>/queue/", EventQueueView.as_view(), name="api-event-queue"),
     *router.urls,
 ]

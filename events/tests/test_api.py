@@ -59,7 +59,7 @@ def test_staff_creates_event_with_defaults(staff_api, staff):
         "id", "name", "description", "category", "venue_name", "venue_address", "city",
         "state", "country", "postal_code", "starts_at", "ends_at", "capacity", "available",
         "price", "currency", "status", "booking_enabled", "max_tickets_per_user", "seated",
-        "created_at", "updated_at", "ticket_types",
+        "queue", "created_at", "updated_at", "ticket_types",
     }  # fmt: skip
     # One public type at the price, limited only by the event's capacity.
     (general,) = body["ticket_types"]

@@ -12,17 +12,22 @@ the login page.
 route (or, for the API, a method of it) is missing from the table.
 """
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from conftest import PASSWORD
 from events.models import Seat
+from events.queue import WaitingRoom, queue_join
 from events.seating import seating_replace
+from events.tests.factories import make_event
 from nuvio.tests.world import GOOD_CARD, World, build_world
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +70,30 @@ def _plan_of(event) -> dict:
     type_id = str(event.ticket_types.order_by("position", "id").first().pk)
     seats = [{"number": str(n), "x": n, "y": 0, "ticket_type": type_id} for n in (1, 2)]
     return {"sections": [{"name": "Stalls", "rows": [{"name": "A", "seats": seats}]}]}
+
+
+def _queued(w: World):
+    """An event on sale through its waiting room, open since a minute
+    (made once per world)."""
+    event = getattr(w, "queued", None)
+    if event is None:
+        event = w.queued = make_event(
+            name="Queued Sale",
+            queue_enabled=True,
+            queue_opens_at=timezone.now() - dt.timedelta(minutes=1),
+            queue_admit_per_minute=1000,
+            queue_pass_minutes=10,
+        )
+    return event
+
+
+def _in_queue(w: World, persona: str) -> dict:
+    """Puts ``persona`` in the waiting room of ``_queued(w)``, so that they
+    have a place to ask about; no body."""
+    if persona != "anon":
+        user = Token.objects.get(key=w.tokens[persona]).user
+        queue_join(room=WaitingRoom.of(_queued(w)), user=user)
+    return {}
 
 
 def _seat_of(event) -> Seat:
@@ -174,6 +203,22 @@ ROWS: dict[str, Row] = {
     ),
     "seats": Row("get", lambda w: f"/api/events/{w.event.pk}/seats/", (200, 200, 200, 200)),
     "draft seats": Row("get", lambda w: f"/api/events/{w.draft.pk}/seats/", (404, 404, 404, 200)),
+    # --- waiting room (API)
+    "queue join": Row(
+        "post", lambda w: f"/api/events/{_queued(w).pk}/queue/", (401, 201, 201, 201)
+    ),
+    "queue place": Row(
+        "get", lambda w: f"/api/events/{_queued(w).pk}/queue/", (401, 200, 200, 200), _in_queue
+    ),
+    "queue place of no one": Row(
+        "get", lambda w: f"/api/events/{_queued(w).pk}/queue/", (401, 404, 404, 404)
+    ),
+    "queue leave": Row(
+        "delete", lambda w: f"/api/events/{_queued(w).pk}/queue/", (401, 204, 204, 204), _in_queue
+    ),
+    "draft queue join": Row(
+        "post", lambda w: f"/api/events/{w.draft.pk}/queue/", (401, 404, 404, 409)
+    ),
     # --- waiting list (API)
     "waitlist join": Row(
         "post",
@@ -237,6 +282,21 @@ ROWS: dict[str, Row] = {
     "home page": Row("get", "/", (200, 200, 200, 200), api=False),
     "event page": Row("get", lambda w: f"/events/{w.event.pk}/", (200, 200, 200, 200), api=False),
     "draft page": Row("get", lambda w: f"/events/{w.draft.pk}/", (404, 404, 404, 200), api=False),
+    "waiting room page": Row(
+        "get", lambda w: f"/events/{_queued(w).pk}/queue/", (LOGIN, 200, 200, 200), api=False
+    ),
+    "draft waiting room page": Row(
+        "get", lambda w: f"/events/{w.draft.pk}/queue/", (LOGIN, 404, 404, 302), api=False
+    ),
+    "waiting room join page": Row(
+        "post", lambda w: f"/events/{_queued(w).pk}/queue/", (LOGIN, 302, 302, 302), api=False
+    ),
+    "waiting room leave page": Row(
+        "post",
+        lambda w: f"/events/{_queued(w).pk}/queue/leave/",
+        (LOGIN, 302, 302, 302),
+        api=False,
+    ),
     # --- pages: bookings
     "my bookings page": Row("get", "/bookings/", (LOGIN, 200, 200, 200), api=False),
     "book page": Row(

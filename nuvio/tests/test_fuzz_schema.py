@@ -64,6 +64,8 @@ DOCUMENTED_CODES = {
     "invalid_state",
     "idempotency_conflict",
     "promo_invalid",
+    "seat_taken",
+    "queue_required",
     "throttled",
     "busy",
     "unavailable",
