@@ -20,6 +20,9 @@ What it does (see docs/performance.md for the figures of the latest run):
    `--reps` times; pgbench runs the same booking transaction as the raw floor.
 5. After each write scenario: no response >= 500, every reserve answered 201
    (none of them runs out of anything), holds <= capacity, inventory clean.
+6. A flash sale through the waiting room (bench/queue_sale.py): every user
+   joins the queue around its opening and buys once admitted; next to it the
+   same sale without the queue. And a queue poll against the cached list.
    Results: bench/results.json and a printed table.
 """
 
@@ -40,6 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import loadgen
+import queue_sale
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -55,6 +59,12 @@ CATALOG = 100_000
 SELLOUT_CAPACITY, SELLOUT_REQUESTS = 5_000, 20_000
 MEMORY_REQUESTS = 20_000
 MULTI_PROMO_CODE = "BENCH10"
+# The flash sale through the waiting room: every user is a buyer; the rate
+# sells the tickets in about 75 s (one buyer in ten takes 2).
+QUEUE_TICKETS, QUEUE_ADMIT_PER_MINUTE = 5_000, 3_600
+QUEUE_CONNECTIONS = 128
+# Users in the queue that queue_poll's requests poll, in turn.
+QUEUE_POLL_USERS = 4_000
 # The arena's plan: sections x rows x seats per row.
 ARENA_SECTIONS, ARENA_ROWS, ARENA_SEATS_PER_ROW = 10, 50, 100
 # What --only can pick: the A/B pairs and solo scenarios by name, and the
@@ -65,12 +75,14 @@ SCENARIOS = (
     "hot_reserve_128",
     "spread_reserve_32",
     "list_cached",
+    "queue_poll",
     "list_20_rows",
     "detail",
     "list_uncached",
     "seats_50k",
     "pgbench",
     "sellout",
+    "queue_sale",
     "search",
     "memory",
 )
@@ -138,7 +150,7 @@ def catalog_sql(first: int, last: int, status: str = "published") -> str:
     INSERT INTO events_event (id, name, description, category, venue_name, venue_address,
         city, state, country, postal_code, starts_at, ends_at, capacity, tickets_taken,
         price, currency, status, booking_enabled, max_tickets_per_user, refund_tiers,
-        waitlist_waiting, seated, created_at, updated_at)
+        waitlist_waiting, seated, queue_enabled, queue_rate_changes, created_at, updated_at)
     SELECT md5('bench' || g)::uuid,
            {a}[1 + g % {len(WORDS_A)}] || ' ' || {b}[1 + (g / {len(WORDS_A)}) % {len(WORDS_B)}]
                || ' ' || {cities}[1 + g % {len(CITIES)}] || ' ' || g,
@@ -148,7 +160,8 @@ def catalog_sql(first: int, last: int, status: str = "published") -> str:
            'Hall ' || (g % 97), '', {cities}[1 + g % {len(CITIES)}], '', 'India', '',
            now() + ((1 + g % 700) || ' days')::interval,
            now() + ((1 + g % 700) || ' days')::interval + interval '3 hours',
-           100000, 0, (g % 50) * 100, 'INR', '{status}', true, 100, '', 0, false, now(), now()
+           100000, 0, (g % 50) * 100, 'INR', '{status}', true, 100, '', 0, false, false, '[]',
+           now(), now()
     FROM generate_series({first}, {last}) AS g
     """
 
@@ -562,9 +575,11 @@ def main() -> int:
         return only is None or name in only
 
     global USERS, SPREAD, CATALOG, SELLOUT_CAPACITY, SELLOUT_REQUESTS, MEMORY_REQUESTS
+    global QUEUE_TICKETS, QUEUE_ADMIT_PER_MINUTE, QUEUE_POLL_USERS
     if args.smoke:
         USERS, SPREAD, CATALOG = 200, 50, 300
         SELLOUT_CAPACITY, SELLOUT_REQUESTS, MEMORY_REQUESTS = 50, 200, 300
+        QUEUE_TICKETS, QUEUE_ADMIT_PER_MINUTE, QUEUE_POLL_USERS = 50, 300, 200
     for tool in ("wrk", "pgbench", "psql", "createdb"):
         if not shutil.which(tool):
             raise SystemExit(f"bench needs {tool} (apt-get install wrk postgresql-client)")
@@ -672,6 +687,12 @@ def main() -> int:
                 "nuvio": lambda: get(NUVIO_PORT, files["list"]),
                 "baseline": lambda: get(BASELINE_PORT, files["hello"]),
             },
+            # A waiting buyer's poll of its place, set against the cached
+            # event list right after it: a poll should cost less.
+            "queue_poll": {
+                "nuvio": lambda: wrk(NUVIO_PORT, "queue_poll.lua", 32, d, queue_poll_env),
+                "list_cached": lambda: get(NUVIO_PORT, files["list"]),
+            },
             "list_20_rows": {
                 "nuvio": lambda: get(NUVIO_PORT, files["list"]),
                 "baseline": lambda: get(BASELINE_PORT, files["baseline_list"]),
@@ -698,6 +719,10 @@ def main() -> int:
             "search": lambda: get(NUVIO_PORT, files["search"], nonce=True),
             "search_broad": lambda: get(NUVIO_PORT, files["search_broad"], nonce=True),
         }
+        queue_poll_env = {}
+        if "queue_poll" in steps:
+            queue_poll_env = queue_poll_setup(data["tokens"][:QUEUE_POLL_USERS])
+            log(f"queue poll: {QUEUE_POLL_USERS} users joined {queue_poll_env['BENCH_PATH']}")
         log("warm-up")
         wrk(NUVIO_PORT, "get.lua", 8, 1, {"BENCH_PATHS": files["list"]})
         if "seats_50k" in steps:
@@ -743,6 +768,17 @@ def main() -> int:
             sellouts.append(run)
         results["sellout"] = sellouts
 
+        if wanted("queue_sale"):
+            results["queue_sale"] = queue_sale.run(
+                host="127.0.0.1",
+                port=NUVIO_PORT,
+                tokens=data["tokens"],
+                tickets=QUEUE_TICKETS,
+                admit_per_minute=QUEUE_ADMIT_PER_MINUTE,
+                connections=QUEUE_CONNECTIONS,
+                log=log,
+            )
+
         if wanted("search"):
             log(f"search over {SPREAD} events, then a catalog of {CATALOG} events and the same")
             for name, run in searches.items():
@@ -786,8 +822,10 @@ def main() -> int:
                 "growth": (sum(after) - sum(before)) / sum(before),
                 "5xx": sum(r["5xx"] for r in mem_runs),
             }
+        sales = results.get("queue_sale")
+        sale_events = [sales[side]["event"] for side in ("queue", "no_queue")] if sales else []
         results["checks"]["final"] = check_writes(
-            [data["hot"], data["multi"], *data["spread"], *data["sellouts"]]
+            [data["hot"], data["multi"], *data["spread"], *data["sellouts"], *sale_events]
         )
     finally:
         stack.stop()
@@ -817,6 +855,11 @@ def main() -> int:
         )
         + sum(r["5xx"] for r in results["sellout"])
         + results.get("memory", {}).get("5xx", 0)
+        + sum(
+            results["queue_sale"][side]["5xx"]
+            for side in ("queue", "no_queue")
+            if "queue_sale" in results
+        )
     )
     # The reserve scenarios never exhaust capacity, quotas or the code's uses,
     # so every answer should be 201; anything else (a 409, a 429) is an error.
@@ -825,7 +868,6 @@ def main() -> int:
         for name, sides in raw.items()
         if sides.get("nuvio") and "non_201" in sides["nuvio"][0]
     }
-    results["ratios"] = ratios(results)
     # Each A/B pair ran back to back: its ratio cancels the machine's drift
     # between repetitions, and the spread of those ratios shows the noise.
     results["paired_ratios"] = {
@@ -845,6 +887,13 @@ def main() -> int:
                 )
             ]
         )
+    # The queue poll ran right before its cached list, in each repetition.
+    if "queue_poll" in raw:
+        sides = raw["queue_poll"]
+        results["paired_ratios"]["queue_poll_vs_cached_list"] = summarize(
+            [p["rps"] / c["rps"] for p, c in zip(sides["nuvio"], sides["list_cached"], strict=True)]
+        )
+    results["ratios"] = ratios(results)
     results["machine"] = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -875,9 +924,53 @@ def main() -> int:
             s["holds"] == SELLOUT_CAPACITY and s["check"]["inventory_problems"] == 0
             for s in results["sellout"]
         )
+        and queue_sale_ok(results.get("queue_sale"))
     )
     log(f"done in {results['machine']['elapsed_s']} s: {'OK' if ok else 'GUARANTEE BROKEN'}")
     return 0 if ok else 1
+
+
+def queue_poll_setup(tokens: list[str]) -> dict:
+    """An event whose queue opened a second ago, admitting 60 a minute,
+    joined by each of ``tokens`` (most of them then wait for minutes);
+    queue_poll.lua's environment."""
+    event = queue_sale.sale_event(
+        "Queue Poll Sale",
+        1_000,
+        queue={"opens_at": time.time() - 1, "admit_per_minute": 60, "pass_minutes": 120},
+    )
+    path = f"/api/events/{event}/queue/"
+    run = loadgen.run(
+        "127.0.0.1",
+        NUVIO_PORT,
+        lambda i: ("POST", path, {"Authorization": f"Token {tokens[i]}"}, None),
+        len(tokens),
+        32,
+    )
+    if run["statuses"] != {"201": len(tokens)}:
+        raise RuntimeError(f"queue poll: joining answered {run['statuses']}")
+    return {"BENCH_PATH": path, "BENCH_TOKENS": write_lines("queue-tokens", tokens)}
+
+
+def queue_sale_ok(sale: dict | None) -> bool:
+    """Through the queue: sold out, every admission in place order; both
+    sales: nothing oversold, inventory clean, no 5xx, no buyer left with an
+    unexpected answer."""
+    if sale is None:
+        return True
+    queued = sale["queue"]
+    return (
+        queued["sold_out"]
+        and queued["order"]["in_order"] == 1
+        and queued["order"]["off_schedule_answers"] == 0
+        and all(
+            sale[side]["oversold_tickets"] == 0
+            and sale[side]["inventory_problems"] == 0
+            and sale[side]["5xx"] == 0
+            and sale[side]["buyer_errors"] == 0
+            for side in ("queue", "no_queue")
+        )
+    )
 
 
 def seat_map_facts(event: str) -> dict:
@@ -986,11 +1079,15 @@ def ratios(results: dict) -> dict:
         "search_broad_p95_100k_vs_1k": lambda: p95("search_broad_100k") / p95("search_broad_1k"),
         "rss_growth": lambda: results["memory"]["growth"],
         "hot_reserve_vs_pgbench_32": lambda: med("hot_reserve_32") / med("pgbench_hot", "pgbench"),
+        "queue_poll_vs_cached_list": lambda: med("queue_poll") / med("queue_poll", "list_cached"),
+        "queue_sale_in_order": lambda: results["queue_sale"]["queue"]["order"]["in_order"],
     }
     found = {}
     for name, formula in formulas.items():
         with contextlib.suppress(KeyError):
-            found[name] = formula()
+            value = formula()
+            if value is not None:
+                found[name] = value
     return found
 
 
@@ -1017,6 +1114,12 @@ def table(results: dict) -> str:
             ratio = (
                 f"{sides['nuvio']['median'] / sides['baseline']['median']:.2f}× "
                 f"(pairs {paired['min']:.2f}–{paired['max']:.2f})"
+            )
+        elif name == "queue_poll" and "queue_poll_vs_cached_list" in r:
+            paired = results["paired_ratios"]["queue_poll_vs_cached_list"]
+            ratio = (
+                f"{r['queue_poll_vs_cached_list']:.2f}× the cached list's "
+                f"{fmt(sides['list_cached'])} (pairs {paired['min']:.2f}–{paired['max']:.2f})"
             )
         elif name == "multi_reserve_32" and "multi_vs_hot_reserve_32" in r:
             paired = results["paired_ratios"]["multi_vs_hot_reserve_32"]
@@ -1049,6 +1152,8 @@ def table(results: dict) -> str:
         ),
         ("hot / spread reserve (Nuvio)", "hot_vs_spread_nuvio", "≥ 0.9"),
         ("cached list vs baseline JSON hello", "cached_list_vs_baseline_hello", "≥ 0.5×"),
+        ("queue poll vs cached event list (Nuvio)", "queue_poll_vs_cached_list", "> 1.0×"),
+        ("flash sale: admissions in place order", "queue_sale_in_order", "100 %"),
         ("event page vs baseline 20-row list", "detail_vs_baseline_20_rows", "≥ 1.0×"),
         (
             "50,000-seat map (gzip) vs baseline 20-row list",
@@ -1063,8 +1168,15 @@ def table(results: dict) -> str:
         if key not in r:
             continue
         value = r[key]
-        shown = f"{value:+.1%}" if "RSS" in label else f"{value:.2f}"
+        if "RSS" in label:
+            shown = f"{value:+.1%}"
+        elif "place order" in label:
+            shown = f"{value:.2%}"
+        else:
+            shown = f"{value:.2f}"
         lines.append(f"| {label} | {shown} | {goal} |")
+    if results.get("queue_sale"):
+        lines.append(queue_sale.table(results["queue_sale"]))
     lines.append(
         f"\n5xx responses: {results['errors_5xx']}; non-201 reserve answers: "
         f"{results['reserve_non_201']}; checks: {results['checks']}"
