@@ -3,6 +3,7 @@ change goes through ``bookings.services``. The one write is the cancel action,
 which calls ``booking_cancel`` exactly as the API does."""
 
 from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
 from bookings import services
@@ -15,8 +16,10 @@ from bookings.models import (
     Payment,
     Refund,
     Ticket,
+    TicketTransfer,
     WaitlistEntry,
 )
+from bookings.services.tickets import answers_shown, event_questions, ticket_complete
 from nuvio.errors import NuvioError
 
 
@@ -73,8 +76,35 @@ class RefundInline(ReadOnlyInline):
 
 
 class TicketInline(ReadOnlyInline):
+    """A booking's tickets: who holds each (the buyer, or whoever it was
+    transferred to) and who comes."""
+
     model = Ticket
-    fields = ["code", "checked_in_at", "voided_at", "created_at"]
+    fields = [
+        "code",
+        "ticket_type",
+        "seat",
+        "holder",
+        "attendee_name",
+        "attendee_email",
+        "checked_in_at",
+        "voided_at",
+        "created_at",
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("ticket_type", "seat", "holder")
+
+
+class TicketTransferInline(ReadOnlyInline):
+    """The hands a ticket went through, with the codes that stopped working."""
+
+    model = TicketTransfer
+    fields = ["created_at", "from_user", "to_user", "old_code"]
+    show_change_link = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("from_user", "to_user")
 
 
 @admin.register(Booking)
@@ -192,14 +222,95 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Ticket)
 class TicketAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["code", "booking_id", "event", "checked_in_at", "voided_at", "created_at"]
-    list_select_related = ["booking__event"]
-    search_fields = ["code", "=booking__id", "booking__user__email", "booking__event__name"]
+    """Tickets, read-only: attendee details change through
+    ``ticket_attendee_update`` (the holder's API and page) and holders
+    through ``ticket_transfer``, never by hand."""
+
+    list_display = [
+        "code",
+        "booking_id",
+        "event",
+        "ticket_type",
+        "holder",
+        "attendee_name",
+        "checked_in_at",
+        "voided_at",
+        "created_at",
+    ]
+    list_select_related = ["booking__event", "ticket_type", "holder"]
+    search_fields = [
+        "code",
+        "=booking__id",
+        "booking__user__email",
+        "holder__email",
+        "attendee_name",
+        "attendee_email",
+        "booking__event__name",
+    ]
     date_hierarchy = "created_at"
+    fields = [
+        "code",
+        "booking",
+        "event",
+        "ticket_type",
+        "seat",
+        "buyer",
+        "holder",
+        "attendee_name",
+        "attendee_email",
+        "answers_shown",
+        "complete",
+        "checked_in_at",
+        "checked_in_by",
+        "voided_at",
+        "created_at",
+    ]
+    readonly_fields = fields
+    inlines = [TicketTransferInline]
 
     @admin.display(description="Event", ordering="booking__event__name")
     def event(self, obj: Ticket) -> str:
         return obj.booking.event.name
+
+    @admin.display(description="Buyer")
+    def buyer(self, obj: Ticket) -> str:
+        return obj.booking.user.email
+
+    @admin.display(description="Answers")
+    def answers_shown(self, obj: Ticket) -> str:
+        questions = event_questions(obj.booking.event_id)
+        answers = answers_shown(questions, obj.answers)
+        labels = {str(q.pk): q.label for q in questions}
+        if not answers:
+            return "-"
+        return format_html(
+            "<dl>{}</dl>",
+            format_html_join(
+                "",
+                "<dt>{}</dt><dd>{}</dd>",
+                ((labels[key], _answer_text(value)) for key, value in answers.items()),
+            ),
+        )
+
+    @admin.display(description="Complete", boolean=True)
+    def complete(self, obj: Ticket) -> bool:
+        return ticket_complete(obj, event_questions(obj.booking.event_id))
+
+
+def _answer_text(value) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return str(value)
+
+
+@admin.register(TicketTransfer)
+class TicketTransferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every transfer of a ticket; search an old code to see where it went."""
+
+    list_display = ["created_at", "ticket", "from_user", "to_user", "old_code"]
+    list_select_related = ["ticket", "from_user", "to_user"]
+    search_fields = ["old_code", "ticket__code", "from_user__email", "to_user__email"]
+    date_hierarchy = "created_at"
 
 
 @admin.register(IdempotencyRecord)

@@ -7,22 +7,24 @@ written to ``CheckInScan`` (committed even when the answer is an error).
 """
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import segno
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
 from bookings.models import (
     CODE_ALPHABET,
+    TICKET_ORDER,
     BookingStatus,
     CheckInScan,
     ScanResult,
     Ticket,
 )
-from events.models import Event
+from bookings.services.tickets import event_questions, missing_answers, ticket_complete
+from events.models import Event, Question
 from nuvio.errors import BookingClosed, InvalidState, NotFound, NuvioError
 
 
@@ -33,9 +35,23 @@ def normalize_code(raw: str) -> str:
 
 @dataclass
 class CheckIn:
+    """An admitted ticket, with what the door should know about who comes:
+    the event's ``questions`` and the labels of the required ones the
+    ticket leaves unanswered (``missing``). An incomplete ticket is still
+    admitted: the door only says so."""
+
     ticket: Ticket
     event: Event
     checked_in_at: object
+    questions: list[Question] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[str]:
+        return [question.label for question in missing_answers(self.questions, self.ticket.answers)]
+
+    @property
+    def complete(self) -> bool:
+        return ticket_complete(self.ticket, self.questions)
 
 
 def ticket_check_in(*, staff: User, code: str, event_id=None, now=None) -> CheckIn:
@@ -58,13 +74,21 @@ def ticket_check_in(*, staff: User, code: str, event_id=None, now=None) -> Check
             admitted = admitted.filter(booking__event_id=event_id)
         won = admitted.update(checked_in_at=now, checked_in_by=staff)
         ticket = (
-            Ticket.objects.select_related("booking__event", "seat").filter(code=code).first()
+            Ticket.objects.select_related("booking__event", "seat", "ticket_type")
+            .filter(code=code)
+            .first()
             if set(code) <= set(CODE_ALPHABET)
             else None
         )
         if won:
             result = ScanResult.ADMITTED
-            outcome = CheckIn(ticket=ticket, event=ticket.booking.event, checked_in_at=now)
+            event = ticket.booking.event
+            outcome = CheckIn(
+                ticket=ticket,
+                event=event,
+                checked_in_at=now,
+                questions=event_questions(event.pk),
+            )
         else:
             result, error = _refusal(ticket, event_id)
         scan_event_id = ticket.booking.event_id if ticket else None
@@ -113,6 +137,20 @@ def checkin_counts(*, event_id) -> dict:
     return {"tickets_sold": counts["sold"], "checked_in": counts["checked_in"]}
 
 
+def event_attendees(*, event_id) -> QuerySet[Ticket]:
+    """Every valid ticket of the event's confirmed bookings, with its type,
+    seat, holder and buyer, in the order of sale (staff's attendee list)."""
+    return (
+        Ticket.objects.filter(
+            booking__event_id=event_id,
+            booking__status=BookingStatus.CONFIRMED,
+            voided_at__isnull=True,
+        )
+        .select_related("booking__user", "holder", "ticket_type", "seat")
+        .order_by("booking__confirmed_at", "booking_id", *TICKET_ORDER)
+    )
+
+
 def ticket_qr_svg(code: str, *, scale: int = 6) -> str:
     """The ticket's QR code as an SVG document (error correction M)."""
     buffer = io.BytesIO()
@@ -123,12 +161,8 @@ def ticket_qr_svg(code: str, *, scale: int = 6) -> str:
 
 
 def visible_ticket(*, user: User, code: str) -> Ticket:
-    """A valid ticket its owner (or staff) may see; anything else is ``NotFound``."""
-    ticket = (
-        Ticket.objects.select_related("booking")
-        .filter(code=normalize_code(code), voided_at__isnull=True)
-        .first()
-    )
-    if ticket is None or not (user.is_staff or ticket.booking.user_id == user.pk):
+    """A valid ticket its holder (or staff) may see; anything else is ``NotFound``."""
+    ticket = Ticket.objects.filter(code=normalize_code(code), voided_at__isnull=True).first()
+    if ticket is None or not (user.is_staff or ticket.holder_id == user.pk):
         raise NotFound("No such ticket.")
     return ticket

@@ -291,11 +291,27 @@ TICKET_ORDER = ("created_at", "seat__position", "id")
 
 
 class Ticket(models.Model):
-    """One seat of a confirmed booking, with an unguessable code for the door."""
+    """One place of a confirmed booking, with an unguessable code for the door.
+
+    Its ``holder`` is the account that may use, show, fill in and hand on
+    the ticket: the buyer at first, whoever it was transferred to after
+    (``bookings.services.tickets``). The booking, its payment and any refund
+    stay the buyer's. ``attendee_name``, ``attendee_email`` and ``answers``
+    (question id → value, ``events.Question``) are who comes.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="tickets")
+    ticket_type = models.ForeignKey(
+        TicketType, on_delete=models.PROTECT, null=True, related_name="tickets"
+    )
+    holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tickets_held"
+    )
     code = models.CharField(max_length=CODE_LENGTH, unique=True, default=new_ticket_code)
+    attendee_name = models.CharField(max_length=150, blank=True)
+    attendee_email = models.EmailField(max_length=254, blank=True)
+    answers = models.JSONField(default=dict, blank=True)
     checked_in_at = models.DateTimeField(null=True, blank=True)
     checked_in_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -315,6 +331,34 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    def sent_by(self, user_id) -> str | None:
+        """The e-mail address of the account ``user_id`` last sent this ticket
+        to, or None (``transfers`` best prefetched with their ``to_user``)."""
+        sent = [t for t in self.transfers.all() if t.from_user_id == user_id]
+        return sent[-1].to_user.email if sent else None
+
+
+class TicketTransfer(models.Model):
+    """A ticket handed from one account to another: who, to whom, when, and
+    the code that stopped working."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="transfers")
+    from_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    to_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    old_code = models.CharField(max_length=CODE_LENGTH)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.old_code} → {self.to_user_id}"
 
 
 class IdempotencyRecord(models.Model):
@@ -501,6 +545,9 @@ class NotificationKind(models.TextChoices):
     WAITLIST_OFFER = "waitlist_offer", "Waiting list offer"
     BOOKING_CANCELLED = "booking_cancelled", "Booking cancelled"
     EVENT_CANCELLED = "event_cancelled", "Event cancelled"
+    TICKET_SENT = "ticket_sent", "Ticket sent"
+    TICKET_RECEIVED = "ticket_received", "Ticket received"
+    TICKET_VOIDED = "ticket_voided", "Ticket cancelled"
 
 
 class Notification(models.Model):

@@ -34,6 +34,7 @@ from bookings.calendar import booking_ics, ics_filename
 from bookings.models import TICKET_ORDER, Booking, BookingStatus, Notification, NotificationKind
 from events.models import EventStatus
 from nuvio.errors import NotFound
+from nuvio.timezones import human
 
 logger = logging.getLogger("nuvio.notifications")
 _withheld: ContextVar[bool] = ContextVar("nuvio_notification_emails_withheld", default=False)
@@ -45,6 +46,9 @@ SUBJECTS = {
     NotificationKind.WAITLIST_OFFER: "Tickets are held for you: {event}",
     NotificationKind.BOOKING_CANCELLED: "Booking cancelled: {event}",
     NotificationKind.EVENT_CANCELLED: "Event cancelled: {event}",
+    NotificationKind.TICKET_SENT: "You sent a ticket: {event}",
+    NotificationKind.TICKET_RECEIVED: "A ticket for you: {event}",
+    NotificationKind.TICKET_VOIDED: "Your ticket was cancelled: {event}",
 }
 
 
@@ -172,6 +176,7 @@ def on_bookings_changed(sender, event_id, booking_ids, change: str, now, **kwarg
                 now=now,
             )
             continue
+        _notify_voided_holders(booking, now)
         told = _cancelled_message(booking)
         if told is not None:
             kind, message = told
@@ -184,6 +189,32 @@ def on_bookings_changed(sender, event_id, booking_ids, change: str, now, **kwarg
                 dedupe_key=f"{kind}:{booking.pk}",
                 now=now,
             )
+
+
+def _notify_voided_holders(booking: Booking, now: dt.datetime) -> None:
+    """Whoever holds a ticket of a cancelled booking that was transferred to
+    them: the ticket is void (the refund goes to the buyer)."""
+    held = (
+        booking.tickets.exclude(holder_id=booking.user_id)
+        .values_list("holder_id", flat=True)
+        .distinct()
+        .order_by()
+    )
+    event = booking.event
+    why = (
+        "the event was cancelled"
+        if event.status == EventStatus.CANCELLED
+        else "its buyer cancelled the booking"
+    )
+    for holder_id in held:
+        notify(
+            user_id=holder_id,
+            kind=NotificationKind.TICKET_VOIDED,
+            message=f"The ticket for {event.name} that was sent to you is cancelled: {why}.",
+            event_id=event.pk,
+            dedupe_key=f"ticket_voided:{booking.pk}:{holder_id}",
+            now=now,
+        )
 
 
 def notifications_remind_expiring_holds(*, now=None, within_seconds: int | None = None) -> int:
@@ -207,13 +238,13 @@ def notifications_remind_expiring_holds(*, now=None, within_seconds: int | None 
     count = 0
     with transaction.atomic():
         for booking in due:
-            expires = booking.expires_at.astimezone(dt.UTC)
             notify(
                 user_id=booking.user_id,
                 kind=NotificationKind.HOLD_EXPIRING,
                 message=(
                     f"Your hold on {_plural(booking.quantity)} for {booking.event.name} "
-                    f"expires at {expires:%H:%M} UTC. Pay now to keep "
+                    f"expires at {human(booking.expires_at, booking.event.timezone, '%H:%M')}. "
+                    "Pay now to keep "
                     f"{'them' if booking.quantity != 1 else 'it'}."
                 ),
                 booking_id=booking.pk,
@@ -271,6 +302,7 @@ def _email_for(notification: Notification) -> EmailMultiAlternatives:
         "booking": booking,
         "site_url": site,
         "notifications_url": site + reverse("notifications:list"),
+        "tickets_url": site + reverse("my-tickets"),
         "event_url": site + reverse("event-detail", args=[event.pk]) if event else None,
         "booking_url": site + reverse("bookings:detail", args=[booking.pk]) if booking else None,
         "tickets": [],

@@ -20,8 +20,9 @@ from django.utils.translation import ngettext
 
 from bookings.models import BookingStatus, SeatHold
 from events import seating, services
-from events.models import Event, EventStatus, PromoCode, Seat, TicketType
+from events.models import Event, EventStatus, PromoCode, Question, Seat, TicketType
 from nuvio.errors import NuvioError
+from nuvio.timezones import default_zone_name, is_known_zone
 
 # (minimum, maximum) of the numeric fields, as in API.md; the database
 # constraints would only report a violation without naming the field.
@@ -65,6 +66,17 @@ class EventAdminForm(forms.ModelForm):
         for name, (label, help_text) in _QUEUE_LABELS.items():
             if name in self.fields:
                 self.fields[name].label, self.fields[name].help_text = label, help_text
+        if "timezone" in self.fields:
+            self.fields["timezone"].required = False
+            self.fields["timezone"].help_text = (
+                "Where the event happens, as an IANA name (Asia/Kolkata): pages, e-mails "
+                "and tickets show its times in this zone. Blank: "
+                f"{default_zone_name()} for a new event."
+            )
+        if "transfers_enabled" in self.fields:
+            self.fields[
+                "transfers_enabled"
+            ].help_text = "Ticket holders may give their tickets to another account."
         if "price" in self.fields:
             self.fields["price"].help_text = (
                 "The lowest price of its public ticket types. A new event without "
@@ -76,6 +88,16 @@ class EventAdminForm(forms.ModelForm):
         if not re.fullmatch(r"[A-Z]{3}", currency):
             raise ValidationError("Must be a three-letter ISO 4217 code.")
         return currency
+
+    def clean_timezone(self) -> str:
+        zone = (self.cleaned_data.get("timezone") or "").strip()
+        if not zone:  # left blank: the event's zone, or the default of a new one
+            return self.instance.timezone or default_zone_name()
+        if not is_known_zone(zone):
+            raise ValidationError(
+                "Unknown time zone: give an IANA name such as Asia/Kolkata or Europe/London."
+            )
+        return zone
 
     def clean(self):
         cleaned = super().clean()
@@ -428,6 +450,97 @@ class PromoCodeInline(_ServicesInline):
     show_change_link = True
 
 
+class QuestionForm(forms.ModelForm):
+    """A question the event asks of each attendee, its options one a line
+    (``events.services.question_errors`` says what is wrong, next to the
+    fields; the service checks again when it saves the whole list)."""
+
+    choices = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 30}),
+        help_text="Choice questions only: one option a line.",
+    )
+
+    class Meta:
+        model = Question
+        fields = ["label", "kind", "required", "choices", "position"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None and not self.is_bound:
+            self.initial["choices"] = "\n".join(self.instance.choices)
+        _limit(self.fields["position"], 0, 32767)
+
+    def clean_choices(self) -> list[str]:
+        lines = (self.cleaned_data.get("choices") or "").splitlines()
+        return [line.strip() for line in lines if line.strip()]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.has_error("label") or self.has_error("kind"):
+            return cleaned
+        values = {name: cleaned.get(name) for name in services.QUESTION_FIELDS}
+        values["choices"] = values["choices"] or []
+        for name, problems in services.question_errors(values).items():
+            for problem in problems:
+                self.add_error(name, problem)
+        return cleaned
+
+
+class QuestionInlineFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        kept = [
+            form
+            for form in self.forms
+            if hasattr(form, "cleaned_data")
+            and not self._should_delete_form(form)
+            and (not form.instance._state.adding or form.has_changed())
+        ]
+        if len(kept) > services.MAX_QUESTIONS:
+            raise ValidationError(f"An event asks at most {services.MAX_QUESTIONS} questions.")
+
+    def service_items(self) -> list[dict]:
+        """The event's whole question list as ``events.services`` takes it:
+        the rows kept, in the order of their positions."""
+        rows = []
+        for index, form in enumerate(self.forms):
+            if not hasattr(form, "cleaned_data") or self._should_delete_form(form):
+                continue
+            adding = form.instance._state.adding
+            if adding and not form.has_changed():
+                continue  # an empty extra row
+            item = {name: form.cleaned_data[name] for name in services.QUESTION_FIELDS}
+            if not adding:
+                item["id"] = form.instance.pk
+            rows.append((form.cleaned_data.get("position") or 0, index, item))
+        return [item for _, _, item in sorted(rows, key=lambda row: row[:2])]
+
+
+class QuestionInline(admin.TabularInline):
+    """What the event asks of each attendee. Saved as the whole list through
+    ``event_create``/``event_update``; answers live on the tickets."""
+
+    model = Question
+    form = QuestionForm
+    formset = QuestionInlineFormSet
+    fields = ["label", "kind", "required", "choices", "position"]
+    extra = 0
+
+    @staticmethod
+    def _closed(obj) -> bool:
+        return obj is not None and obj.status == EventStatus.CANCELLED  # history: unchanged
+
+    def has_add_permission(self, request, obj=None):
+        return not self._closed(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return not self._closed(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not self._closed(obj) and super().has_delete_permission(request, obj)
+
+
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
     form = EventAdminForm
@@ -468,7 +581,7 @@ class EventAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("When", {"fields": ["starts_at", "ends_at"]}),
+        ("When", {"fields": ["starts_at", "ends_at", "timezone"]}),
         (
             "Waiting room",
             {
@@ -495,12 +608,13 @@ class EventAdmin(admin.ModelAdmin):
                     "currency",
                     "max_tickets_per_user",
                     "refund_tiers",
+                    "transfers_enabled",
                 ]
             },
         ),
         ("Record", {"fields": ["created_by", "created_at", "updated_at"]}),
     ]
-    inlines = [TicketTypeInline, PromoCodeInline]
+    inlines = [TicketTypeInline, PromoCodeInline, QuestionInline]
     actions = ["publish_selected", "unpublish_selected", "cancel_selected"]
 
     def get_queryset(self, request):
@@ -562,6 +676,14 @@ class EventAdmin(admin.ModelAdmin):
             ]
             if types:
                 data["ticket_types"] = types
+            questions = [
+                item
+                for formset in formsets
+                if formset.model is Question
+                for item in formset.service_items()
+            ]
+            if questions:
+                data["questions"] = questions
             _copy_saved(event, services.event_create(actor=request.user, data=data))
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
@@ -569,6 +691,9 @@ class EventAdmin(admin.ModelAdmin):
     def save_formset(self, request, form, formset, change):
         """Each row through its service: the ticket-type services keep the
         event's price (the lowest public price) up to date."""
+        if formset.model is Question:
+            self._save_questions(request, form.instance, formset, change)
+            return
         if formset.model not in (TicketType, PromoCode):
             super().save_formset(request, form, formset, change)
             return
@@ -611,6 +736,36 @@ class EventAdmin(admin.ModelAdmin):
         for instance in deleted:
             delete(actor=request.user, **{key: instance.pk})
             formset.deleted_objects.append(instance)
+
+    def _save_questions(self, request, event: Event, formset, change: bool) -> None:
+        """The question inline as one list through ``event_update`` (made
+        with the event by ``event_create`` on a new one)."""
+        before = set(Question.objects.filter(event=event).values_list("pk", flat=True))
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        if change:
+            deleted = [
+                row.instance
+                for row in formset.deleted_forms
+                if row.instance.pk is not None and not row.instance._state.adding
+            ]
+            changed = [
+                (row.instance, list(row.changed_data))
+                for row in _rows_to_save(formset)
+                if not row.instance._state.adding
+            ]
+            added = any(row.instance._state.adding for row in _rows_to_save(formset))
+            if not (deleted or changed or added):
+                return
+            services.event_update(
+                actor=request.user,
+                event_id=event.pk,
+                data={"questions": formset.service_items()},
+            )
+            formset.changed_objects, formset.deleted_objects = changed, deleted
+            before = {pk for pk in before if pk not in {q.pk for q in deleted}}
+        else:
+            before = set()
+        formset.new_objects = list(Question.objects.filter(event=event).exclude(pk__in=before))
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:

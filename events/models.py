@@ -31,6 +31,10 @@ def default_currency() -> str:
     return settings.NUVIO_CURRENCY
 
 
+def default_timezone() -> str:
+    return settings.NUVIO_TIME_ZONE
+
+
 class EventQuerySet(models.QuerySet):
     def visible_to(self, user) -> "EventQuerySet":
         """Staff see every event; everyone else only published ones."""
@@ -83,6 +87,9 @@ class Event(models.Model):
     state = models.CharField(max_length=100, blank=True)
     country = models.CharField(max_length=100, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
+    # Where the event happens, as an IANA zone: its times are stored and
+    # served in UTC and shown to people in this zone (``nuvio.timezones``).
+    timezone = models.CharField(max_length=64, default=default_timezone)
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     capacity = models.PositiveIntegerField()
@@ -112,6 +119,8 @@ class Event(models.Model):
     status = models.CharField(max_length=10, choices=EventStatus.choices, default=EventStatus.DRAFT)
     booking_enabled = models.BooleanField(default=True)
     max_tickets_per_user = models.PositiveSmallIntegerField(default=4)
+    # Whether a ticket's holder may hand it to another account.
+    transfers_enabled = models.BooleanField(default=True)
     refund_tiers = models.CharField(
         max_length=100,
         blank=True,
@@ -374,3 +383,38 @@ class Seat(models.Model):
     @staticmethod
     def label_for(section: str, row: str, number: str) -> str:
         return f"{section} {row}-{number}"
+
+
+class QuestionKind(models.TextChoices):
+    TEXT = "text", "Text"
+    CHOICE = "choice", "Choice"
+    BOOLEAN = "boolean", "Yes/no"
+
+
+class Question(models.Model):
+    """Something an event asks of each attendee (diet, T-shirt size, company).
+
+    Answers live on the ticket (``bookings.Ticket.answers``), keyed by this
+    question's id; a ticket missing the answer to a ``required`` question is
+    incomplete, which check-in shows but does not refuse.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="questions")
+    label = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=QuestionKind.choices, default=QuestionKind.TEXT)
+    required = models.BooleanField(default=False)
+    # The options of a ``choice`` question, in the order shown; empty otherwise.
+    choices = models.JSONField(default=list, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["event", "position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=QuestionKind.values), name="question_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label

@@ -17,8 +17,9 @@ from bookings.services import waitlist_serve_locked
 from bookings.tasks import cancel_event_bookings
 from events import cache as catalog_cache
 from events import queue
-from events.models import Event, EventStatus, PromoCode, TicketType
+from events.models import Event, EventStatus, PromoCode, Question, QuestionKind, TicketType
 from nuvio.errors import Invalid, InvalidState, NotFound
+from nuvio.timezones import is_known_zone
 
 logger = logging.getLogger("nuvio.events")
 
@@ -41,6 +42,8 @@ EDITABLE_FIELDS = {
     "booking_enabled",
     "max_tickets_per_user",
     "refund_tiers",
+    "timezone",
+    "transfers_enabled",
 }
 # The waiting room's settings (API.md "Waiting room"; the API's ``queue``).
 QUEUE_FIELDS = ("queue_enabled", "queue_opens_at", "queue_admit_per_minute", "queue_pass_minutes")
@@ -79,6 +82,12 @@ PROMO_CODE_FIELDS = (
 )
 GENERAL_ADMISSION = "General admission"
 MAX_TICKET_TYPES = 50  # per event: API.md's ticket-type list is not paginated
+# What an event asks of each attendee (``Question``): how many, and how long.
+MAX_QUESTIONS = 50
+MAX_QUESTION_LABEL = 200
+MAX_CHOICES = 100
+MAX_CHOICE_LENGTH = 200
+QUESTION_FIELDS = ("label", "kind", "required", "choices")
 CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{3,40}")
 
 
@@ -88,6 +97,114 @@ def _check_dates(starts_at, ends_at) -> None:
             "The event must end after it starts.",
             details={"ends_at": ["Must be after starts_at."]},
         )
+
+
+def _check_zone(data: dict[str, Any]) -> None:
+    if "timezone" in data and not is_known_zone(data["timezone"]):
+        raise Invalid(
+            f"Unknown time zone {data['timezone']!r}.",
+            details={"timezone": ["Must be an IANA time zone name, such as Asia/Kolkata."]},
+        )
+
+
+def question_errors(values: dict[str, Any]) -> dict[str, list[str]]:
+    """The rules of API.md for one question's ``values`` (``label``,
+    ``kind``, ``required``, ``choices``: all of them), by field. Normalises
+    ``values`` in place: the label and the options trimmed, ``required`` a
+    bool."""
+    errors: dict[str, list[str]] = {}
+    label = values["label"].strip() if isinstance(values["label"], str) else ""
+    values["label"] = label
+    if not label:
+        errors["label"] = ["Give the question a label."]
+    elif len(label) > MAX_QUESTION_LABEL:
+        errors["label"] = [f"At most {MAX_QUESTION_LABEL} characters."]
+    if values["kind"] not in QuestionKind.values:
+        errors["kind"] = [f"Must be one of: {', '.join(QuestionKind.values)}."]
+    values["required"] = bool(values["required"])
+    choices = values["choices"]
+    if not isinstance(choices, list | tuple) or not all(isinstance(c, str) for c in choices):
+        errors["choices"] = ["Must be a list of texts."]
+        return errors
+    choices = values["choices"] = [choice.strip() for choice in choices]
+    if values["kind"] == QuestionKind.CHOICE:
+        folded = [choice.casefold() for choice in choices]
+        if not choices:
+            errors["choices"] = ["A choice question needs at least one option."]
+        elif len(choices) > MAX_CHOICES:
+            errors["choices"] = [f"At most {MAX_CHOICES} options."]
+        elif not all(choices):
+            errors["choices"] = ["An option cannot be blank."]
+        elif any(len(choice) > MAX_CHOICE_LENGTH for choice in choices):
+            errors["choices"] = [f"Each option has at most {MAX_CHOICE_LENGTH} characters."]
+        elif len(set(folded)) != len(folded):
+            errors["choices"] = ["Give each option once."]
+    elif choices and "kind" not in errors:
+        errors["choices"] = ["Only a choice question has options: leave it empty."]
+    return errors
+
+
+def _question_item(
+    fields: dict[str, Any], current: Question | None, seen: set
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """One item of a question list as it is to be stored (a new question's
+    defaults, or an existing one's fields where the item leaves them out)
+    and the rules it breaks, by field."""
+    unknown = set(fields) - {"id", *QUESTION_FIELDS}
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    if current is not None:
+        values = {name: getattr(current, name) for name in QUESTION_FIELDS}
+    else:
+        values = {"label": "", "kind": QuestionKind.TEXT, "required": False, "choices": []}
+    values |= {name: fields[name] for name in QUESTION_FIELDS if name in fields}
+    errors = question_errors(values)
+    if "id" in fields:
+        key = str(fields["id"])
+        if current is None:
+            errors["id"] = ["No such question of this event (leave id out for a new one)."]
+        elif key in seen:
+            errors["id"] = ["This question is listed twice."]
+        seen.add(key)
+    return values, errors
+
+
+def _questions_replace_locked(event: Event, items: list[dict[str, Any]]) -> None:
+    """Make ``items`` the event's questions, in their order (the event is
+    locked, or new): an item with the ``id`` of one of its questions
+    changes that question (fields left out keep their values), one without
+    an ``id`` is new, and a question left out is deleted (its answers on
+    tickets are no longer shown nor asked). Every rule at once, before
+    anything is written: ``Invalid`` with details ``{"questions": [...]}``
+    (one entry per item, ``{}`` for the good ones), or the list's own
+    message (more than ``MAX_QUESTIONS``)."""
+    items = list(items)
+    if len(items) > MAX_QUESTIONS:
+        raise Invalid(
+            f"An event asks at most {MAX_QUESTIONS} questions.",
+            details={"questions": [f"At most {MAX_QUESTIONS} questions."]},
+        )
+    existing = {str(q.pk): q for q in Question.objects.filter(event=event)}
+    rows, errors, seen = [], [], set()
+    for fields in items:
+        fields = dict(fields)
+        current = existing.get(str(fields["id"])) if "id" in fields else None
+        values, problems = _question_item(fields, current, seen)
+        rows.append((current, values))
+        errors.append(problems)
+    if any(errors):
+        index, first = next((i, e) for i, e in enumerate(errors) if e)
+        field, messages = next(iter(first.items()))
+        raise Invalid(f"questions[{index}].{field}: {messages[0]}", details={"questions": errors})
+    kept = {str(current.pk) for current, _ in rows if current is not None}
+    Question.objects.filter(event=event).exclude(pk__in=kept).delete()
+    for position, (current, values) in enumerate(rows):
+        if current is None:
+            Question.objects.create(event=event, position=position, **values)
+            continue
+        changed = {name: value for name, value in values.items() if getattr(current, name) != value}
+        if changed or current.position != position:
+            Question.objects.filter(pk=current.pk).update(position=position, **changed)
 
 
 def _queue_changes(event: Event | None, data: dict[str, Any], now) -> tuple[dict, bool]:
@@ -159,14 +276,19 @@ def event_create(*, actor: User, data: dict[str, Any], now=None) -> Event:
     own. The event's ``price`` is the lowest public price (``_from_price``): a
     ``price`` given with ``ticket_types`` is ignored.
 
+    ``data["questions"]`` (a list of question fields) are what it asks of
+    each attendee (``_questions_replace_locked``).
+
     Raises ``Invalid`` when it would start in the past or end before it
     starts, when it has neither a price nor ticket types, when a ticket
-    type breaks a rule (details ``ticket_types``: one entry per type), or
-    when its waiting room's settings do (details ``queue``).
+    type breaks a rule (details ``ticket_types``: one entry per type), when
+    a question does (details ``questions``), when its time zone is unknown,
+    or when its waiting room's settings break a rule (details ``queue``).
     """
     now = now or timezone.now()
     data = dict(data)
     types = [dict(fields) for fields in data.pop("ticket_types", None) or []]
+    questions = data.pop("questions", None)
     unknown = set(data) - EDITABLE_FIELDS
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
@@ -181,6 +303,7 @@ def event_create(*, actor: User, data: dict[str, Any], now=None) -> Event:
             details={"starts_at": ["Must be in the future."]},
         )
     _check_dates(data["starts_at"], data["ends_at"])
+    _check_zone(data)
     _queue_changes(None, data, now)
     if types:
         _ticket_types_check_new(types, capacity=data["capacity"])
@@ -195,6 +318,8 @@ def event_create(*, actor: User, data: dict[str, Any], now=None) -> Event:
     with transaction.atomic():
         event = Event.objects.create(created_by=actor, **data)
         TicketType.objects.bulk_create([TicketType(event=event, **fields) for fields in types])
+        if questions:
+            _questions_replace_locked(event, questions)
         catalog_cache.catalog_changed()
     return event
 
@@ -217,7 +342,13 @@ def event_update(*, actor: User, event_id, data: dict[str, Any]) -> Event:
 
     The waiting room's settings follow ``_queue_changes`` (its rules raise
     ``Invalid``); removing them all forgets the room's places after commit.
+
+    ``data["questions"]``, when given, is the whole list of the event's
+    questions (``_questions_replace_locked``: kept, changed, added and
+    deleted under the lock, all or nothing).
     """
+    data = dict(data)
+    questions = data.pop("questions", None)
     unknown = set(data) - EDITABLE_FIELDS
     if unknown:
         raise ValueError(f"not editable: {sorted(unknown)}")
@@ -252,7 +383,9 @@ def event_update(*, actor: User, event_id, data: dict[str, Any]) -> Event:
                 details={"capacity": [f"Must be at least {event.tickets_taken} (tickets taken)."]},
             )
         _check_dates(data.get("starts_at", event.starts_at), data.get("ends_at", event.ends_at))
-        data = dict(data)
+        _check_zone(data)
+        if questions is not None:
+            _questions_replace_locked(event, questions)
         queue_changes, queue_removed = _queue_changes(event, data, timezone.now())
         data.update(queue_changes)
         price = data.pop("price", event.price)

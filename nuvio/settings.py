@@ -9,6 +9,7 @@ variable is listed in ``.env.example`` and in ``docs/operations.md``.
 import base64
 import hashlib
 from pathlib import Path
+from zoneinfo import available_timezones
 
 import environ
 from csp.constants import NONCE, NONE, SELF
@@ -326,6 +327,9 @@ NUVIO_HOLD_SECONDS = env_int("NUVIO_HOLD_SECONDS", 900, minimum=1)
 NUVIO_CURRENCY = env_str("NUVIO_CURRENCY", "INR").upper()
 if len(NUVIO_CURRENCY) != 3 or not NUVIO_CURRENCY.isalpha():
     raise ImproperlyConfigured("NUVIO_CURRENCY must be an ISO 4217 code such as INR")
+NUVIO_TIME_ZONE = env_str("NUVIO_TIME_ZONE", "UTC")
+if NUVIO_TIME_ZONE not in available_timezones():
+    raise ImproperlyConfigured("NUVIO_TIME_ZONE must be an IANA time zone such as Asia/Kolkata")
 NUVIO_REFUND_TIERS = parse_refund_tiers(env_str("NUVIO_REFUND_TIERS", "7:100,2:50,0:0"))
 # Absolute links in e-mails, and when the "your hold is about to expire" mail goes.
 NUVIO_SITE_URL = env_str("NUVIO_SITE_URL", "http://127.0.0.1:8000").rstrip("/")

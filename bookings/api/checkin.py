@@ -21,9 +21,17 @@ class CheckInRequestSerializer(serializers.Serializer):
 
 
 class CheckInSerializer(serializers.Serializer):
+    """An admitted ticket. An incomplete one (``ticket.complete`` false) is
+    admitted all the same: the door may ask for what is missing."""
+
     ticket = TicketSerializer()
     event = EventSummarySerializer()
     checked_in_at = serializers.DateTimeField()
+    missing_answers = serializers.ListField(
+        source="missing",
+        child=serializers.CharField(),
+        help_text="The labels of the event's required questions this ticket leaves unanswered.",
+    )
 
 
 class CheckInSummaryQuerySerializer(serializers.Serializer):
@@ -52,7 +60,8 @@ class CheckInView(APIView):
             code=data.validated_data["code"],
             event_id=data.validated_data.get("event"),
         )
-        return Response(CheckInSerializer(done).data)
+        context = {"questions": {done.event.pk: done.questions}}
+        return Response(CheckInSerializer(done, context=context).data)
 
 
 class CheckInSummaryView(APIView):

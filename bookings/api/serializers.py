@@ -17,6 +17,7 @@ from bookings.models import (
     WaitlistStatus,
 )
 from bookings.services import MAX_ITEMS, MAX_QUANTITY
+from bookings.services import tickets as ticket_services
 from events.models import Event, TicketType
 from nuvio.serializers import PositionalListSerializer
 
@@ -44,20 +45,186 @@ class SeatSummarySerializer(serializers.Serializer):
     label = serializers.CharField()
 
 
-class TicketSerializer(serializers.ModelSerializer):
-    seat = SeatSummarySerializer(
-        read_only=True, allow_null=True, help_text="The ticket's seat; null on unseated events."
-    )
-
-    class Meta:
-        model = Ticket
-        fields = ["id", "code", "seat", "checked_in_at"]
-
-
 class TicketTypeSummarySerializer(serializers.ModelSerializer):
     class Meta:
         model = TicketType
         fields = ["id", "name"]
+
+
+class TicketSerializer(serializers.Serializer):
+    """A ticket. Its holder and staff see all of it. The booking's owner
+    sees a ticket they transferred to someone else without its code and
+    without the new holder's attendee details (null), with
+    `transferred_to` naming the account they sent it to: the code is the
+    new holder's alone."""
+
+    # Context: ``viewer_id``, the user looking (left out for staff, who see
+    # everything); ``questions``, ``{event id: [Question]}`` for the
+    # tickets' events (an event missing there is read once).
+
+    id = serializers.UUIDField(read_only=True)
+    code = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="What the door scans. Null for the booking's owner once the ticket was "
+        "transferred to someone else (see transferred_to).",
+    )
+    event = serializers.UUIDField(read_only=True, help_text="The event's id.")
+    ticket_type = TicketTypeSummarySerializer(read_only=True, allow_null=True)
+    seat = SeatSummarySerializer(
+        read_only=True, allow_null=True, help_text="The ticket's seat; null on unseated events."
+    )
+    attendee_name = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="Who comes (the buyer's name at first). Null when transferred away.",
+    )
+    attendee_email = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="The attendee's e-mail address, or empty. Null when transferred away.",
+    )
+    answers = serializers.DictField(
+        read_only=True,
+        allow_null=True,
+        help_text="The answers to the event's questions: question id -> text, or true/false "
+        "for a boolean question. Null when transferred away.",
+    )
+    complete = serializers.BooleanField(
+        read_only=True,
+        allow_null=True,
+        help_text="True when the attendee is named and every required question is answered; "
+        "check-in admits an incomplete ticket all the same. Null when transferred away.",
+    )
+    transferred_to = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="For the booking's owner: the e-mail address of the account they transferred "
+        "this ticket to; null while they hold it (and for its holder).",
+    )
+    checked_in_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    def _questions(self, event_id) -> list:
+        known = self.context.setdefault("questions", {})
+        if event_id not in known:
+            known[event_id] = ticket_services.event_questions(event_id)
+        return known[event_id]
+
+    def to_representation(self, ticket: Ticket) -> dict:
+        viewer_id = self.context.get("viewer_id")
+        event_id = ticket.booking.event_id
+        data = {
+            "id": str(ticket.id),
+            "code": ticket.code,
+            "event": str(event_id),
+            "ticket_type": (
+                {"id": str(ticket.ticket_type_id), "name": ticket.ticket_type.name}
+                if ticket.ticket_type_id
+                else None
+            ),
+            "seat": (
+                {"id": str(ticket.seat_id), "label": ticket.seat.label} if ticket.seat_id else None
+            ),
+            "attendee_name": None,
+            "attendee_email": None,
+            "answers": None,
+            "complete": None,
+            "transferred_to": None,
+            "checked_in_at": _iso(ticket.checked_in_at),
+        }
+        if viewer_id is not None and ticket.holder_id != viewer_id:
+            data["code"] = None
+            data["transferred_to"] = ticket.sent_by(viewer_id)
+            return data
+        questions = self._questions(event_id)
+        data["attendee_name"] = ticket.attendee_name
+        data["attendee_email"] = ticket.attendee_email
+        data["answers"] = ticket_services.answers_shown(questions, ticket.answers)
+        data["complete"] = ticket_services.ticket_complete(ticket, questions)
+        return data
+
+
+class TicketAttendeeSerializer(serializers.Serializer):
+    """``PATCH /api/tickets/{id}/``: who comes. Fields left out keep their
+    values; in ``answers`` a blank or null answer removes it and questions
+    left out keep theirs."""
+
+    attendee_name = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, max_length=150
+    )
+    attendee_email = serializers.EmailField(
+        required=False, allow_blank=True, allow_null=True, max_length=254
+    )
+    answers = serializers.DictField(
+        required=False,
+        help_text="Question id -> answer: text for a text question, one of the options for a "
+        "choice question, true or false for a boolean one. A wrong kind, an unknown option "
+        "or an unknown question is 400 invalid (details answers.{question id}).",
+    )
+
+
+class TicketTransferSerializer(serializers.Serializer):
+    email = serializers.EmailField(
+        max_length=254, help_text="The e-mail address of the Nuvio account to give it to."
+    )
+
+
+class TicketTransferredSerializer(serializers.Serializer):
+    """What the sender is told: the ticket is no longer theirs, so not its
+    new code."""
+
+    ticket = serializers.UUIDField(help_text="The ticket's id.")
+    to = serializers.EmailField(help_text="The account it went to.")
+    transferred_at = serializers.DateTimeField()
+
+
+class AttendeeSerializer(serializers.Serializer):
+    """A ticket of a confirmed booking of the event, as staff list it."""
+
+    # Context: ``questions``, the event's.
+
+    id = serializers.UUIDField(help_text="The ticket's id.")
+    code = serializers.CharField()
+    booking = serializers.UUIDField()
+    ticket_type = TicketTypeSummarySerializer(allow_null=True)
+    seat = SeatSummarySerializer(allow_null=True)
+    attendee_name = serializers.CharField()
+    attendee_email = serializers.CharField()
+    answers = serializers.DictField(help_text="Question id -> answer (text, or true/false).")
+    complete = serializers.BooleanField()
+    missing_answers = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The labels of the required questions left unanswered.",
+    )
+    holder_email = serializers.CharField(help_text="The account that holds the ticket.")
+    buyer_email = serializers.CharField(help_text="The account that bought it.")
+    checked_in_at = serializers.DateTimeField(allow_null=True)
+
+    def to_representation(self, ticket: Ticket) -> dict:
+        questions = self.context["questions"]
+        return {
+            "id": str(ticket.id),
+            "code": ticket.code,
+            "booking": str(ticket.booking_id),
+            "ticket_type": (
+                {"id": str(ticket.ticket_type_id), "name": ticket.ticket_type.name}
+                if ticket.ticket_type_id
+                else None
+            ),
+            "seat": (
+                {"id": str(ticket.seat_id), "label": ticket.seat.label} if ticket.seat_id else None
+            ),
+            "attendee_name": ticket.attendee_name,
+            "attendee_email": ticket.attendee_email,
+            "answers": ticket_services.answers_shown(questions, ticket.answers),
+            "complete": ticket_services.ticket_complete(ticket, questions),
+            "missing_answers": [
+                q.label for q in ticket_services.missing_answers(questions, ticket.answers)
+            ],
+            "holder_email": ticket.holder.email,
+            "buyer_email": ticket.booking.user.email,
+            "checked_in_at": _iso(ticket.checked_in_at),
+        }
 
 
 class BookingItemSerializer(serializers.ModelSerializer):
@@ -225,8 +392,9 @@ class BookingDetailSerializer(BookingSerializer):
 
     @extend_schema_field(TicketSerializer(many=True))
     def get_tickets(self, booking: Booking):
-        tickets = [t for t in booking.tickets.all() if t.voided_at is None]
-        return TicketSerializer(tickets, many=True).data
+        valid = [t for t in booking.tickets.all() if t.voided_at is None]
+        # As its owner sees them: not the codes of tickets handed to others.
+        return TicketSerializer(valid, many=True, context={"viewer_id": booking.user_id}).data
 
     def to_representation(self, booking: Booking) -> dict:
         return {

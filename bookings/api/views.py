@@ -22,6 +22,7 @@ from bookings.api.serializers import (
     WaitlistEntrySerializer,
     WaitlistJoinSerializer,
 )
+from bookings.api.tickets import transfers_prefetch
 from bookings.idempotency import REPLAYED_HEADER, idempotent
 from bookings.models import TICKET_ORDER, Booking, Notification, Payment, Ticket, WaitlistEntry
 
@@ -41,7 +42,12 @@ def _detail_queryset():
     return Booking.objects.select_related("event", "promo_code").prefetch_related(
         "refunds",
         selectors.booking_items(),
-        Prefetch("tickets", queryset=Ticket.objects.select_related("seat").order_by(*TICKET_ORDER)),
+        Prefetch(
+            "tickets",
+            queryset=Ticket.objects.select_related("seat", "ticket_type")
+            .prefetch_related(transfers_prefetch())
+            .order_by(*TICKET_ORDER),
+        ),
         Prefetch("payments", queryset=Payment.objects.prefetch_related("refunds")),
     )
 
@@ -166,17 +172,27 @@ class BookingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         services.booking_cancel(user=request.user, booking_id=booking.pk)
         return self._detail(booking.pk)
 
-    @extend_schema(summary="The booking's valid tickets", responses=TicketSerializer(many=True))
+    @extend_schema(
+        summary="The booking's valid tickets",
+        description=(
+            "Every ticket of the booking, as its owner sees them: a ticket the owner "
+            "transferred to someone else has no `code` nor attendee details (null) and names "
+            "the account it went to in `transferred_to`."
+        ),
+        responses=TicketSerializer(many=True),
+    )
     @action(detail=True, methods=["get"])
     def tickets(self, request, pk=None):
         booking = self.get_object()
         tickets = (
             Ticket.objects.filter(booking=booking, voided_at__isnull=True)
-            .select_related("seat")
+            .select_related("booking", "seat", "ticket_type")
+            .prefetch_related(transfers_prefetch())
             .order_by(*TICKET_ORDER)
         )
         page = self.paginate_queryset(tickets)
-        return self.get_paginated_response(TicketSerializer(page, many=True).data)
+        context = {"viewer_id": request.user.pk}
+        return self.get_paginated_response(TicketSerializer(page, many=True, context=context).data)
 
     @extend_schema(
         summary="What cancelling now would refund",

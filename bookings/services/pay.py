@@ -153,16 +153,30 @@ def _seats_take_again_locked(booking: Booking, now: dt.datetime) -> None:
 
 
 def _tickets(booking: Booking, now: dt.datetime) -> list[Ticket]:
-    """One ticket per ticket of the booking; on a seated event, one per seat
-    (its live seat holds), in the plan's order."""
+    """One ticket per ticket of the booking, of its item's type; on a seated
+    event, one per seat (its live seat holds), in the plan's order. The buyer
+    holds them, named as the attendee until the holder says otherwise."""
+    person = {
+        "booking": booking,
+        "holder_id": booking.user_id,
+        "attendee_name": booking.user.name,
+        "attendee_email": booking.user.email,
+        "created_at": now,
+    }
     if not booking.event.seated:
-        return [Ticket(booking=booking, created_at=now) for _ in range(booking.quantity)]
-    seat_ids = (
+        return [
+            Ticket(ticket_type_id=type_id, **person)
+            for type_id, quantity in booking.items.order_by("id").values_list(
+                "ticket_type_id", "quantity"
+            )
+            for _ in range(quantity)
+        ]
+    seats = (
         SeatHold.objects.filter(booking=booking, released_at__isnull=True)
         .order_by("seat__position")
-        .values_list("seat_id", flat=True)
+        .values_list("seat_id", "seat__ticket_type_id")
     )
-    return [Ticket(booking=booking, seat_id=seat_id, created_at=now) for seat_id in seat_ids]
+    return [Ticket(seat_id=seat_id, ticket_type_id=type_id, **person) for seat_id, type_id in seats]
 
 
 @retry_on_conflict

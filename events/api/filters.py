@@ -18,7 +18,10 @@ ORDERINGS = ["starts_at", "-starts_at", "price", "-price", "name", "-name", "-av
 
 
 class DateOrDateTimeField(forms.Field):
-    """ISO date (midnight UTC) or ISO datetime (a naive one is taken as UTC)."""
+    """ISO date (midnight UTC) or ISO datetime (a naive one is taken as UTC).
+
+    A date is a UTC date whatever the events' own zones: ``2027-01-01`` is
+    2027-01-01T00:00:00Z, not midnight where each event happens."""
 
     default_error_messages = {"invalid": "Enter an ISO 8601 date or datetime."}
 
@@ -83,10 +86,23 @@ class EventFilter(django_filters.FilterSet):
     category = django_filters.ChoiceFilter(choices=Category.choices)
     city = django_filters.CharFilter(field_name="city", lookup_expr="iexact", max_length=100)
     starts_after = DateOrDateTimeFilter(
-        field_name="starts_at", lookup_expr="gte", help_text="ISO date or datetime (inclusive)."
+        field_name="starts_at",
+        lookup_expr="gte",
+        help_text=(
+            "Events starting at or after this ISO date or datetime (inclusive). A date "
+            "means midnight UTC of that date (`2027-01-01` is `2027-01-01T00:00:00Z`), "
+            "not midnight in the event's own `timezone`; a datetime without an offset "
+            "is UTC."
+        ),
     )
     starts_before = DateOrDateTimeFilter(
-        field_name="starts_at", lookup_expr="lt", help_text="ISO date or datetime (exclusive)."
+        field_name="starts_at",
+        lookup_expr="lt",
+        help_text=(
+            "Events starting before this ISO date or datetime (exclusive). A date means "
+            "midnight UTC of that date, not midnight in the event's own `timezone`; a "
+            "datetime without an offset is UTC."
+        ),
     )
     min_price = django_filters.NumberFilter(field_name="price", lookup_expr="gte", min_value=0)
     max_price = django_filters.NumberFilter(field_name="price", lookup_expr="lte", min_value=0)

@@ -5,10 +5,20 @@ from django.conf import settings
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
-from events.models import Category, Event, EventStatus, PromoCode, TicketType
+from events.models import Category, Event, EventStatus, PromoCode, QuestionKind, TicketType
 from events.selectors import event_published, public_stock, ticket_types_on_offer
-from events.services import CODE_PATTERN, MAX_TICKET_TYPES, QUEUE_FIELDS, QUEUE_NAMES
+from events.services import (
+    CODE_PATTERN,
+    MAX_CHOICE_LENGTH,
+    MAX_CHOICES,
+    MAX_QUESTION_LABEL,
+    MAX_QUESTIONS,
+    MAX_TICKET_TYPES,
+    QUEUE_FIELDS,
+    QUEUE_NAMES,
+)
 from nuvio.serializers import PositionalListSerializer
+from nuvio.timezones import is_known_zone
 
 PUBLIC_FIELDS = [
     "id",
@@ -21,6 +31,7 @@ PUBLIC_FIELDS = [
     "state",
     "country",
     "postal_code",
+    "timezone",
     "starts_at",
     "ends_at",
     "capacity",
@@ -32,6 +43,8 @@ PUBLIC_FIELDS = [
     "max_tickets_per_user",
     "seated",
     "queue",
+    "questions",
+    "transfers_enabled",
     "created_at",
     "updated_at",
 ]
@@ -85,6 +98,65 @@ class QueueSettingsSerializer(serializers.Serializer):
         return super().run_validation(data)
 
 
+class QuestionSerializer(serializers.Serializer):
+    """A question the event asks of each attendee. Written as part of the
+    event's whole ``questions`` list: an item with the ``id`` of one of the
+    event's questions changes it (fields left out keep their values), an
+    item without ``id`` is a new question, and questions left out of the
+    list are deleted. The rules that need the event's questions are
+    ``events.services``'."""
+
+    id = serializers.UUIDField(
+        required=False, help_text="Leave out for a new question; an existing one's id to keep it."
+    )
+    label = serializers.CharField(
+        required=False,
+        max_length=MAX_QUESTION_LABEL,
+        help_text=f"1 to {MAX_QUESTION_LABEL} characters; required for a new question.",
+    )
+    kind = serializers.ChoiceField(
+        choices=QuestionKind.choices, required=False, help_text="A new question: text."
+    )
+    required = serializers.BooleanField(
+        required=False,
+        help_text="A ticket missing this answer is not complete. A new question: false.",
+    )
+    choices = serializers.ListField(
+        child=serializers.CharField(max_length=MAX_CHOICE_LENGTH),
+        required=False,
+        max_length=MAX_CHOICES,
+        help_text="The options of a choice question (distinct, at least one); empty otherwise.",
+    )
+
+    class Meta:
+        list_serializer_class = PositionalListSerializer
+
+    def validate(self, attrs):
+        kind, choices = attrs.get("kind"), attrs.get("choices")
+        if kind == QuestionKind.CHOICE and choices is not None and not choices:
+            raise serializers.ValidationError(
+                {"choices": ["A choice question needs at least one option."]}
+            )
+        if kind in (QuestionKind.TEXT, QuestionKind.BOOLEAN) and choices:
+            raise serializers.ValidationError(
+                {"choices": ["Only a choice question has options: leave it empty."]}
+            )
+        if choices and len({choice.casefold() for choice in choices}) != len(choices):
+            raise serializers.ValidationError({"choices": ["Give each option once."]})
+        if "id" not in attrs and "label" not in attrs:
+            raise serializers.ValidationError({"label": ["Required for a new question."]})
+        return attrs
+
+    def to_representation(self, question) -> dict:
+        return {
+            "id": str(question.pk),
+            "label": question.label,
+            "kind": question.kind,
+            "required": question.required,
+            "choices": list(question.choices),
+        }
+
+
 class EventSerializer(serializers.ModelSerializer):
     """An event as everyone sees it; staff write through it (validation here,
     the rules that need the row lock in ``events.services``)."""
@@ -108,6 +180,24 @@ class EventSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text='The waiting room (API.md "Waiting room"); null when none was ever set.',
     )
+    timezone = serializers.CharField(
+        max_length=64,
+        required=False,
+        help_text="Where the event happens, an IANA time zone name (Asia/Kolkata); defaults "
+        "to NUVIO_TIME_ZONE. Times stay in UTC in the API; people read them in this zone.",
+    )
+    questions = QuestionSerializer(
+        many=True,
+        required=False,
+        max_length=MAX_QUESTIONS,
+        help_text=f"What the event asks of each attendee, in order (at most {MAX_QUESTIONS}). "
+        "Written as the whole list: items with an id change those questions, items without "
+        "one are new, and questions left out are deleted.",
+    )
+    transfers_enabled = serializers.BooleanField(
+        required=False,
+        help_text="Whether a ticket's holder may hand it to another account (default true).",
+    )
 
     class Meta:
         model = Event
@@ -116,6 +206,14 @@ class EventSerializer(serializers.ModelSerializer):
 
     def validate_currency(self, value: str) -> str:
         return value.upper()
+
+    def validate_timezone(self, value: str) -> str:
+        value = value.strip()
+        if not is_known_zone(value):
+            raise serializers.ValidationError(
+                "Must be an IANA time zone name, such as Asia/Kolkata."
+            )
+        return value
 
     def validate(self, attrs):
         if self.instance is None:

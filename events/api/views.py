@@ -1,4 +1,4 @@
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import (
@@ -25,7 +25,7 @@ from events.api.serializers import (
     public_event_json,
     public_event_refresh,
 )
-from events.models import Event, EventStatus, PromoCode, TicketType
+from events.models import Event, EventStatus, PromoCode, Question, TicketType
 from events.selectors import promo_code_find, ticket_types_on_offer
 from nuvio.schema import ErrorSerializer
 
@@ -66,7 +66,10 @@ class EventViewSet(viewsets.ModelViewSet):
         return EventSerializer if self.action == "list" else EventDetailSerializer
 
     def get_queryset(self) -> QuerySet[Event]:
+        # Each event's questions in one query for the whole page.
+        questions = Prefetch("questions", queryset=Question.objects.order_by("position", "id"))
         qs = Event.objects.visible_to(self.request.user).with_available()
+        qs = qs.prefetch_related(questions)
         listing = self.action == "list" and not self.request.user.is_staff
         if listing and "upcoming" not in self.request.query_params:
             qs = qs.filter(starts_at__gt=timezone.now())

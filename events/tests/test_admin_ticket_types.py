@@ -133,6 +133,7 @@ def event_form(event: Event | None = None, **overrides) -> dict:
         "currency": "INR",
         "max_tickets_per_user": "4",
         "refund_tiers": "",
+        "transfers_enabled": "on",
     }
     data.update(overrides)
     return data
@@ -142,6 +143,7 @@ def post_event(client, event, types: list[dict], codes: list[dict], **overrides)
     data = event_form(event, **overrides)
     data |= inline(TYPES, types, event)
     data |= inline(CODES, codes, event)
+    data |= inline("questions", [], event)
     return client.post(change_url(event) if event else ADD, data)
 
 

@@ -59,7 +59,8 @@ def test_staff_creates_event_with_defaults(staff_api, staff):
         "id", "name", "description", "category", "venue_name", "venue_address", "city",
         "state", "country", "postal_code", "starts_at", "ends_at", "capacity", "available",
         "price", "currency", "status", "booking_enabled", "max_tickets_per_user", "seated",
-        "queue", "created_at", "updated_at", "ticket_types",
+        "queue", "timezone", "questions", "transfers_enabled", "created_at", "updated_at",
+        "ticket_types",
     }  # fmt: skip
     # One public type at the price, limited only by the event's capacity.
     (general,) = body["ticket_types"]
@@ -411,14 +412,15 @@ def test_pagination_edges(anon_api):
 def test_list_query_count_is_constant(anon_api, staff_api, django_assert_max_num_queries):
     for i in range(3):
         make_event(name=f"Few {i}")
-    with django_assert_max_num_queries(2):
+    # The count, the page, and the page's events' questions.
+    with django_assert_max_num_queries(3):
         anon_api.get(URL + "?page_size=100&search=x")
     for i in range(60):
         make_event(name=f"Many {i}")
-    with django_assert_max_num_queries(2):
-        assert len(anon_api.get(URL + "?page_size=100").json()["results"]) == 63
-    # Staff lists are not cached: token lookup + count + page.
     with django_assert_max_num_queries(3):
+        assert len(anon_api.get(URL + "?page_size=100").json()["results"]) == 63
+    # Staff lists are not cached: token lookup + count + page + questions.
+    with django_assert_max_num_queries(4):
         staff_api.get(URL + "?page_size=100")
 
 

@@ -113,8 +113,9 @@ def test_an_anonymous_event_page_is_answered_early_and_shared(
     event = make_event(name="Early page")
     url = f"{URL}{event.pk}/"
     client = APIClient()
-    # Rendered here and stored: the event, its public ticket types, their lapsed holds.
-    with django_assert_num_queries(3):
+    # Rendered here and stored: the event, its questions, its public ticket types,
+    # their lapsed holds.
+    with django_assert_num_queries(4):
         rendered = client.get(url)
     with django_assert_num_queries(0):
         stored = client.get(url)

@@ -375,6 +375,9 @@ def _admin_form(event: Event, **overrides) -> dict:
         "ticket_types-INITIAL_FORMS": "0",
         "promo_codes-TOTAL_FORMS": "0",
         "promo_codes-INITIAL_FORMS": "0",
+        "questions-TOTAL_FORMS": "0",
+        "questions-INITIAL_FORMS": "0",
+        "transfers_enabled": "on",
     }
     data.update(overrides)
     return data

@@ -257,6 +257,21 @@ ROWS: dict[str, Row] = {
     "tickets": Row(
         "get", lambda w: f"/api/bookings/{w.confirmed.pk}/tickets/", (401, 200, 404, 404)
     ),
+    # --- tickets held (API): the holder's alone, staff included
+    "my tickets": Row("get", "/api/tickets/", (401, 200, 200, 200)),
+    "ticket": Row("get", lambda w: f"/api/tickets/{w.ticket.pk}/", (401, 200, 404, 404)),
+    "ticket patch": Row(
+        "patch",
+        lambda w: f"/api/tickets/{w.ticket.pk}/",
+        (401, 200, 404, 404),
+        {"attendee_name": "Someone Else"},
+    ),
+    "ticket transfer": Row(
+        "post",
+        lambda w: f"/api/tickets/{w.ticket.pk}/transfer/",
+        (401, 200, 404, 404),
+        {"email": "outsider@example.com"},
+    ),
     # --- notifications (API)
     "notifications": Row("get", "/api/notifications/", (401, 200, 200, 200)),
     "notification read": Row(
@@ -265,6 +280,10 @@ ROWS: dict[str, Row] = {
     # --- staff (API)
     "checkin": Row(
         "post", "/api/checkin/", (401, 403, 403, 200), lambda w, p: {"code": w.ticket.code}
+    ),
+    "attendees": Row("get", lambda w: f"/api/events/{w.event.pk}/attendees/", (401, 403, 403, 200)),
+    "attendees csv": Row(
+        "get", lambda w: f"/api/events/{w.event.pk}/attendees/?format=csv", (401, 403, 403, 200)
     ),
     "checkin summary": Row(
         "get", lambda w: f"/api/checkin/summary/?event={w.event.pk}", (401, 403, 403, 200)
@@ -330,6 +349,32 @@ ROWS: dict[str, Row] = {
     ),
     "ticket qr": Row(
         "get", lambda w: f"/tickets/{w.ticket.code}.svg", (LOGIN, 200, 404, 200), api=False
+    ),
+    "my tickets page": Row("get", "/tickets/", (LOGIN, 200, 200, 200), api=False),
+    # Someone else's ticket: back to one's own tickets, saying it is not there.
+    "ticket attendee page": Row(
+        "post",
+        lambda w: f"/tickets/{w.ticket.pk}/attendee/",
+        (LOGIN, 302, 302, 302),
+        lambda w, p: {f"attendee-{w.ticket.pk.hex}-attendee_name": "Someone Else"},
+        api=False,
+    ),
+    "ticket transfer page": Row(
+        "post",
+        lambda w: f"/tickets/{w.ticket.pk}/transfer/",
+        (LOGIN, 302, 302, 302),
+        lambda w, p: {
+            f"transfer-{w.ticket.pk.hex}-email": "outsider@example.com",
+            f"transfer-{w.ticket.pk.hex}-confirm": "on",
+        },
+        api=False,
+    ),
+    "booking ticket attendee page": Row(
+        "post",
+        lambda w: f"/bookings/{w.confirmed.pk}/tickets/{w.ticket.pk}/attendee/",
+        (LOGIN, 302, 404, 404),
+        lambda w, p: {f"attendee-{w.ticket.pk.hex}-attendee_name": "Someone Else"},
+        api=False,
     ),
     "waitlist join page": Row(
         "post",
@@ -431,9 +476,17 @@ def test_others_objects_are_404_not_403(outsider_api, staff, customer, outsider)
     page = Client()
     page.force_login(customer)
     booking = w.other_booking.pk
-    for path in (f"/api/bookings/{booking}/", f"/api/bookings/{booking}/tickets/"):
+    ticket = w.other_ticket.pk
+    for path in (
+        f"/api/bookings/{booking}/",
+        f"/api/bookings/{booking}/tickets/",
+        f"/api/tickets/{ticket}/",
+    ):
         assert api.get(path).status_code == 404
     assert api.post(f"/api/bookings/{booking}/cancel/").status_code == 404
+    assert api.patch(f"/api/tickets/{ticket}/", {"attendee_name": "X"}).status_code == 404
+    transfer = api.post(f"/api/tickets/{ticket}/transfer/", {"email": "customer@example.com"})
+    assert transfer.status_code == 404
     for path in (
         f"/bookings/{booking}/",
         f"/bookings/{booking}/print/",
@@ -445,6 +498,8 @@ def test_others_objects_are_404_not_403(outsider_api, staff, customer, outsider)
     # ... and a list never shows them.
     listed = {b["id"] for b in api.get("/api/bookings/").json()["results"]}
     assert str(booking) not in listed
+    held = {t["id"] for t in api.get("/api/tickets/").json()["results"]}
+    assert held and str(ticket) not in held
     assert outsider_api.get(f"/api/bookings/{booking}/").status_code == 200
 
 
