@@ -11,6 +11,7 @@ from analytics.services import utc_day
 from events.models import Category, Event
 from nuvio.errors import Invalid
 from nuvio.forms import StyledFormMixin
+from nuvio.timezones import in_zone
 
 DATE_ERROR = "Enter a date as YYYY-MM-DD."
 # Far enough inside Python's years 1..9999 that a default `from` (DEFAULT_DAYS
@@ -109,12 +110,17 @@ class DashboardFilterForm(StyledFormMixin, AnalyticsFilterForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["event"].label = "Event"
-        events = Event.objects.order_by("-starts_at", "name").values_list("id", "name", "starts_at")
+        events = Event.objects.order_by("-starts_at", "name").values_list(
+            "id", "name", "starts_at", "timezone"
+        )
         self.fields["event"].widget = forms.Select(
             attrs={"class": "form-select"},
             choices=[
                 ("", "All events"),
-                *((str(pk), f"{name} ({starts:%Y-%m-%d})") for pk, name, starts in events),
+                *(
+                    (str(pk), f"{name} ({in_zone(starts, zone):%Y-%m-%d})")
+                    for pk, name, starts, zone in events
+                ),
             ],
         )
         self.fields["category"].label = "Category"

@@ -419,6 +419,7 @@ def analytics_event(
         "name": event.name,
         "category": event.category,
         "starts_at": event.starts_at,
+        "timezone": event.timezone,
         "capacity": event.capacity,
         "status": event.status,
     }

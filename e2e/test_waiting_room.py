@@ -83,7 +83,9 @@ def test_buyer_waits_in_the_waiting_room_and_books_when_it_is_their_turn(browse)
     expect(page.get_by_role("heading", name="It is your turn")).to_be_visible(timeout=TURN_MS)
     expect(page.locator("#queue-waiting")).to_be_hidden()
     expect(page.locator("#queue-admitted-left")).to_have_text(re.compile(r"^(9|10):\d\d$"))
-    expect(page.locator("#queue-admitted-until")).to_have_text(re.compile(r"^\d\d:\d\d UTC$"))
+    expect(page.locator("#queue-admitted-until")).to_have_text(
+        re.compile(r"^\d\d:\d\d \(your time\)$")
+    )
     expect(page).to_have_title(re.compile("^Your turn: "))
     assert page.evaluate("() => window.sameWaitingRoomPage") is True
     assert navigations == []

@@ -54,6 +54,7 @@ from bookings.services._core import (
 from events.models import Event, EventStatus, TicketType
 from events.selectors import ticket_type_available, ticket_types_lapsed
 from nuvio.errors import BookingClosed, Invalid, InvalidState, LimitExceeded, NotFound
+from nuvio.timezones import human
 
 logger = logging.getLogger("nuvio.waitlist")
 
@@ -263,14 +264,13 @@ def waitlist_serve_locked(*, event: Event, now: dt.datetime) -> list[WaitlistEnt
 
 
 def _tell_offer(event: Event, entry: WaitlistEntry, booking) -> None:
-    expires = booking.expires_at.astimezone(dt.UTC)
     notifications.notify(
         user_id=entry.user_id,
         kind=NotificationKind.WAITLIST_OFFER,
         message=(
             f"Tickets came back for {event.name}: {_plural(entry.quantity)} "
             f"{'are' if entry.quantity != 1 else 'is'} held for you until "
-            f"{expires:%H:%M} UTC on {expires:%d %b %Y}. Pay before then to keep them."
+            f"{human(booking.expires_at, event.timezone)}. Pay before then to keep them."
         ),
         booking_id=booking.pk,
         event_id=event.pk,

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import icalendar
 import pytest
+import time_machine
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test import Client
@@ -175,7 +176,9 @@ def test_hold_page_shows_the_countdown_and_the_card_form(client, customer, event
     assert html.count("<h1") == 1
     assert re.search(r'id="hold-countdown"[^>]*aria-live="polite"', html)
     assert f'data-expires-at="{expires_iso}"' in html
-    assert f'<time datetime="{expires_iso}">{booking.expires_at:%H:%M} UTC</time>' in html
+    deadline = f"{booking.expires_at:%a %d %b %Y, %H:%M} UTC"
+    assert f'<time datetime="{expires_iso}" data-your-time>{deadline}</time>' in html
+    assert "Pay before" in html
     assert "Awaiting payment" in html
     assert "INR 1000.00" in html
     assert f'action="/bookings/{booking.pk}/pay/"' in html
@@ -504,6 +507,7 @@ def test_calendar_file_of_a_confirmed_booking(client, customer):
         venue_name="Blue Hall",
         venue_address="1 Marine Drive",
         city="Mumbai",
+        timezone="Asia/Kolkata",
         starts_at=in_days(10),
     )
     booking = confirmed(customer, event, 2)
@@ -518,15 +522,49 @@ def test_calendar_file_of_a_confirmed_booking(client, customer):
     (vevent,) = calendar.walk("VEVENT")
     assert str(vevent["UID"]) == f"{booking.pk}@nuvio"
     assert str(vevent["SUMMARY"]) == "Jazz Night: Live!"
+    # The same instants, as wall times in the event's zone.
     assert vevent.decoded("DTSTART") == event.starts_at.replace(microsecond=0)
     assert vevent.decoded("DTEND") == event.ends_at.replace(microsecond=0)
-    assert vevent.decoded("DTSTART").utcoffset() == dt.timedelta(0)
+    assert vevent["DTSTART"].params["TZID"] == vevent["DTEND"].params["TZID"] == "Asia/Kolkata"
+    ist = dt.timedelta(hours=5, minutes=30)
+    wall = (event.starts_at.astimezone(dt.UTC) + ist).replace(tzinfo=None, microsecond=0)
+    assert f"DTSTART;TZID=Asia/Kolkata:{wall:%Y%m%dT%H%M%S}" in response.content.decode()
+    (zone,) = calendar.walk("VTIMEZONE")
+    assert str(zone["TZID"]) == "Asia/Kolkata"
+    (standard,) = zone.walk("STANDARD")
+    assert standard["TZOFFSETTO"].td == ist and str(standard["TZNAME"]) == "IST"
     assert str(vevent["LOCATION"]) == "Blue Hall, 1 Marine Drive, Mumbai"
     description = str(vevent["DESCRIPTION"])
     assert "2 tickets" in description
     for code in booking.tickets.values_list("code", flat=True):
         assert code in description
     assert "DTSTAMP" in vevent
+
+
+def test_calendar_file_says_the_wall_time_of_its_zone_around_a_clock_change(client, customer):
+    # London's clocks go forward at 01:00 GMT on Sunday 28 March 2027.
+    with time_machine.travel(dt.datetime(2027, 3, 1, tzinfo=dt.UTC), tick=False):
+        event = make_event(
+            name="Spring Gig",
+            timezone="Europe/London",
+            starts_at=dt.datetime(2027, 3, 28, 18, 30, tzinfo=dt.UTC),
+            ends_at=dt.datetime(2027, 3, 28, 21, 30, tzinfo=dt.UTC),
+        )
+        booking = confirmed(customer, event)
+        client.force_login(customer)
+        ics = client.get(f"{page(booking)}calendar.ics").content.decode()
+
+    assert "DTSTART;TZID=Europe/London:20270328T193000" in ics
+    assert "DTEND;TZID=Europe/London:20270328T223000" in ics
+    (zone,) = icalendar.Calendar.from_ical(ics).walk("VTIMEZONE")
+    assert str(zone["TZID"]) == "Europe/London"
+    (summer,) = zone.walk("DAYLIGHT")
+    assert str(summer["TZNAME"]) == "BST"
+    assert summer.decoded("DTSTART") == dt.datetime(2027, 3, 28, 1, 0)  # in GMT, the offset from
+    assert (summer["TZOFFSETFROM"].td, summer["TZOFFSETTO"].td) == (
+        dt.timedelta(0),
+        dt.timedelta(hours=1),
+    )
 
 
 def test_calendar_file_with_an_api_token_for_the_owner_only(customer, outsider, event):

@@ -11,7 +11,8 @@
 // Retry-After; any other failure waits twice as long as before, up to two
 // minutes. The clocks (the opening of the sale, the end of the admission)
 // tick every second from the server's time, so a wrong clock on this
-// computer moves neither.
+// computer moves neither. The times on the page (the opening, the end of
+// the admission) are said in the viewer's own time, by your-time.js.
 (function () {
   "use strict";
   var root = document.getElementById("waiting-room");
@@ -86,46 +87,21 @@
     return days ? plural(days, "day") + ", " + text : text;
   }
 
-  function utcTime(when) {
-    var date = new Date(when);
-    return pad(date.getUTCHours()) + ":" + pad(date.getUTCMinutes()) + " UTC";
+  // "18:00 (your time)", or "18:00 on Mon 1 Mar 2027 (your time)" on another day.
+  var yourTime = window.nuvioYourTime;
+  function yourTimeText(when) {
+    return yourTime ? yourTime.text(when, serverNow()) : new Date(when).toLocaleString();
   }
 
-  // A time on the page also in the viewer's own zone, where that is not UTC.
-  function localTimes() {
-    var marks = document.querySelectorAll("[data-local-time-of]");
-    for (var i = 0; i < marks.length; i++) {
-      var time = byId(marks[i].getAttribute("data-local-time-of"));
-      var when = time && Date.parse(time.getAttribute("datetime"));
-      var date = new Date(when);
-      marks[i].textContent = when && date.getTimezoneOffset() !== 0
-        ? " (" + date.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"}) + " your time)"
-        : "";
-    }
-  }
-
-  var DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
-  var MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
-    "September", "October", "November", "December"];
-
-  // "18:00 UTC", or "18:00 UTC on Monday 1 March 2027" on another day than today.
-  function utcMoment(when) {
-    var date = new Date(when);
-    var today = new Date(serverNow());
-    var text = utcTime(when);
-    if (date.toISOString().slice(0, 10) !== today.toISOString().slice(0, 10)) {
-      text += " on " + DAYS[date.getUTCDay()] + " " + date.getUTCDate() + " " +
-        MONTHS[date.getUTCMonth()] + " " + date.getUTCFullYear();
-    }
-    return text;
-  }
-
+  // A time the answer moved: the page's words (the event's time) no longer hold.
   function setTime(id, iso) {
     var time = byId(id);
     var when = Date.parse(iso);
     if (!time || !when || Date.parse(time.getAttribute("datetime")) === when) { return; }
     time.setAttribute("datetime", iso);
-    time.textContent = utcMoment(when);
+    time.removeAttribute("title");
+    time.setAttribute("data-your-time", "shown");
+    time.textContent = yourTimeText(when);
   }
 
   function setText(id, text) {
@@ -166,14 +142,13 @@
     }
     if (next.admitted_until) { setTime("queue-admitted-until", next.admitted_until); }
     byId("queue-admission-left").hidden = next.status !== "admitted";
-    localTimes();
     tick();
 
     var was = before ? before.status : null;
     if (next.status === "admitted") { loadQuote(); }
     if (next.status === "admitted" && was !== "admitted") {
       announce("It is your turn: the Book form is on this page. You can book until " +
-        utcTime(Date.parse(next.admitted_until)) + ".");
+        yourTimeText(Date.parse(next.admitted_until)) + ".");
     } else if (next.status === "expired" && was !== "expired") {
       announce("Your time to book ran out. You can join the queue again, at the back.");
     } else if (drawn && before && (before.position === null || before.position === undefined)) {
@@ -296,7 +271,6 @@
     }
   });
 
-  localTimes();
   if (answer) {
     apply(answer);
     if (answer.status === "expired") { stop(); } else { schedule(spread(answer.retry_after || 5)); }

@@ -43,7 +43,10 @@ QUANTITIES = (2, 4, 1, 3, 2, 4)
 SALES_DAYS = 30
 FILE_EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 
-IST = ZoneInfo("Asia/Kolkata")
+# Every demo city is in India: its events are in India's zone, and their
+# times (``DemoEvent.at``) are local times there.
+DEMO_ZONE = "Asia/Kolkata"
+IST = ZoneInfo(DEMO_ZONE)
 STATES = {
     "Mumbai": "Maharashtra",
     "Pune": "Maharashtra",
@@ -343,6 +346,7 @@ def _seed_events(staff: User, now: dt.datetime) -> tuple[int, int]:
                 "state": STATES[demo.city],
                 "country": "India",
                 "postal_code": demo.postal_code,
+                "timezone": DEMO_ZONE,
                 "starts_at": create_start,
                 "ends_at": create_start + duration,
                 "capacity": demo.capacity,
@@ -395,6 +399,7 @@ def _seed_seated_event(staff: User, now: dt.datetime) -> int | None:
             "state": STATES["Mumbai"],
             "country": "India",
             "postal_code": "400022",
+            "timezone": DEMO_ZONE,
             "starts_at": starts_at,
             "ends_at": starts_at + dt.timedelta(hours=3),
             "capacity": 1,  # then its seats'

@@ -7,6 +7,7 @@ from django.db.models import Count, Q, Sum
 from bookings.models import ACTIVE_WAITLIST_STATUSES, BookingStatus, Payment, PaymentStatus
 from events import services
 from events.models import Event, EventStatus
+from nuvio.timezones import human
 
 CENT = Decimal("0.01")
 
@@ -47,7 +48,8 @@ class Command(BaseCommand):
         ).aggregate(total=Sum("amount"))["total"]
         waiting = event.waitlist_entries.filter(status__in=ACTIVE_WAITLIST_STATUSES).count()
         state = "already cancelled; resuming" if event.status == EventStatus.CANCELLED else ""
-        self.stdout.write(f"{event.name} ({event.starts_at:%Y-%m-%d %H:%M} UTC) {state}".strip())
+        when = human(event.starts_at, event.timezone)
+        self.stdout.write(f"{event.name} ({when}) {state}".strip())
         self.stdout.write(
             f"  {live['holds']} holds to release, {live['confirmed']} confirmed bookings to "
             f"refund in full ({Decimal(refund_total or 0).quantize(CENT)} {event.currency}), "

@@ -11,9 +11,13 @@ from events import services
 from events.api.serializers import PUBLIC_FIELDS, EventSerializer
 from events.models import EventStatus
 from nuvio.errors import NuvioError
+from nuvio.timezones import is_known_zone
 
-# The API's writable fields, in the API's order.
-COLUMNS = [field for field in PUBLIC_FIELDS if field in services.EDITABLE_FIELDS]
+# The event's IANA time zone: checked here, whether or not the serializer has it.
+ZONE = "timezone"
+# The API's writable fields, in the API's order, and the zone before the times.
+COLUMNS = [field for field in PUBLIC_FIELDS if field in services.EDITABLE_FIELDS and field != ZONE]
+COLUMNS.insert(COLUMNS.index("starts_at"), ZONE)
 
 # (line number of the row's first line, cells by column, more cells than columns)
 Row = tuple[int, dict[str, str], bool]
@@ -22,7 +26,9 @@ Row = tuple[int, dict[str, str], bool]
 class Command(BaseCommand):
     help = (
         "Import events from a CSV file whose header row names event fields "
-        f"({', '.join(COLUMNS)}). Dates are ISO 8601, e.g. 2027-03-14T19:00:00+05:30. "
+        f"({', '.join(COLUMNS)}). Dates are ISO 8601 with their offset, e.g. "
+        "2027-03-14T19:00:00+05:30 (one without is UTC). timezone is the event's IANA zone, "
+        "e.g. Asia/Kolkata (default NUVIO_TIME_ZONE): pages show its times in that zone. "
         "Every row is checked with the API's rules first; if any row is invalid nothing "
         "is imported unless --skip-invalid is given."
     )
@@ -147,11 +153,17 @@ class Command(BaseCommand):
         every row is known good before anything is written or none is written.
         """
         row = {name: value.strip() for name, value in cells.items() if value and value.strip()}
+        zone = row.pop(ZONE, None)
+        errors: dict[str, list] = {}
+        if zone is not None and not is_known_zone(zone):
+            errors[ZONE] = [f"Unknown time zone {zone!r}: use an IANA name such as Asia/Kolkata."]
         serializer = EventSerializer(data=row)
         if not serializer.is_valid():
-            return {}, {field: list(map(str, errs)) for field, errs in serializer.errors.items()}
+            serializer_errors = {f: list(map(str, errs)) for f, errs in serializer.errors.items()}
+            return {}, {**serializer_errors, **errors}
         data = dict(serializer.validated_data)
-        errors: dict[str, list] = {}
+        if zone is not None:
+            data[ZONE] = zone
         if data["starts_at"] <= now:
             errors["starts_at"] = ["Must be in the future."]
         if data.get("status") == EventStatus.CANCELLED:
