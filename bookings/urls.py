@@ -10,6 +10,11 @@ urlpatterns = [
     path("<uuid:booking_id>/", views.booking_detail, name="detail"),
     path("<uuid:booking_id>/pay/", views.booking_pay, name="pay"),
     path("<uuid:booking_id>/cancel/", views.booking_cancel, name="cancel"),
+    path(
+        "<uuid:booking_id>/tickets/<uuid:ticket_id>/attendee/",
+        views.booking_ticket_attendee,
+        name="ticket-attendee",
+    ),
     path("<uuid:booking_id>/calendar.ics", views.booking_calendar, name="calendar"),
     path("waitlist/join/", views.waitlist_join, name="waitlist-join"),
     path("waitlist/<uuid:entry_id>/leave/", views.waitlist_leave, name="waitlist-leave"),

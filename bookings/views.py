@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from bookings import notifications, selectors, services
 from bookings.calendar import booking_ics, ics_filename
-from bookings.forms import PayForm, ReserveForm, WaitlistJoinForm
+from bookings.forms import AttendeeForm, PayForm, ReserveForm, WaitlistJoinForm, tickets_with_forms
 from bookings.models import (
     TICKET_ORDER,
     Booking,
@@ -30,8 +30,10 @@ from bookings.models import (
     BookingStatus,
     PaymentStatus,
     Ticket,
+    TicketTransfer,
     WaitlistStatus,
 )
+from bookings.services.tickets import event_questions
 from events.models import Seat, TicketType
 from nuvio.decorators import session_or_token_required
 from nuvio.errors import (
@@ -87,7 +89,7 @@ def _back_to_event(request, form):
     return redirect("event-detail", event_id=event_id)
 
 
-def _booking_page(request, booking_id) -> str:
+def _booking_page(request, booking_id, **kwargs) -> str:
     return reverse("bookings:detail", args=[booking_id])
 
 
@@ -103,7 +105,14 @@ def _own_booking_or_404(request, booking_id) -> Booking:
                 .prefetch_related(selectors.item_seat_holds())
                 .order_by(*ITEM_ORDER),
             ),
-            Prefetch("tickets", Ticket.objects.select_related("seat").order_by(*TICKET_ORDER)),
+            Prefetch(
+                "tickets",
+                Ticket.objects.select_related("seat", "ticket_type")
+                .prefetch_related(
+                    Prefetch("transfers", TicketTransfer.objects.select_related("to_user"))
+                )
+                .order_by(*TICKET_ORDER),
+            ),
             "payments",
             "refunds",
         )
@@ -259,7 +268,9 @@ def booking_list(request):
 # --- one booking -------------------------------------------------------------
 
 
-def _render_detail(request, booking: Booking, *, pay_form=None, page_error=None, status=200):
+def _render_detail(
+    request, booking: Booking, *, pay_form=None, page_error=None, attendee_form=None, status=200
+):
     now = timezone.now()
     shown_status = booking.effective_status(now)
     payments = list(booking.payments.all())
@@ -280,7 +291,19 @@ def _render_detail(request, booking: Booking, *, pay_form=None, page_error=None,
             "seconds_left": max(int((expires_at - now).total_seconds()), 0),
         }
     elif shown_status == BookingStatus.CONFIRMED:
-        context["tickets"] = [t for t in booking.tickets.all() if t.voided_at is None]
+        # Each ticket the buyer still holds with its attendee form; those
+        # sent to someone else only say to whom (their code is not the buyer's).
+        tickets = tickets_with_forms(
+            [t for t in booking.tickets.all() if t.voided_at is None],
+            user=request.user,
+            now=now,
+            bound={attendee_form.ticket.pk: attendee_form} if attendee_form else None,
+            transfers=False,
+        )
+        for ticket in tickets:
+            ticket.sent_to = None if ticket.held else ticket.sent_by(request.user.pk)
+        context["tickets"] = tickets
+        context["held_tickets"] = [t for t in tickets if t.held]
         if not context["event_started"]:
             context["quote"] = services.booking_refund_quote(
                 user=request.user, booking_id=booking.pk, now=now
@@ -330,6 +353,34 @@ def booking_pay(request, booking_id):
 
 @require_POST
 @_login_then(_booking_page)
+@never_cache
+def booking_ticket_attendee(request, booking_id, ticket_id):
+    """Save who comes on a ticket of the booking that the buyer still holds;
+    back to the booking (PRG), or the page again with the reasons next to
+    the fields and what was typed."""
+    booking = _own_booking_or_404(request, booking_id)
+    ticket = next(
+        (
+            t
+            for t in booking.tickets.all()
+            if t.pk == ticket_id and t.voided_at is None and t.holder_id == request.user.pk
+        ),
+        None,
+    )
+    if ticket is None:
+        messages.error(request, "That ticket is not in your account (any more).")
+        return redirect("bookings:detail", booking_id=booking.pk)
+    form = AttendeeForm(request.POST, ticket=ticket, questions=event_questions(booking.event_id))
+    if form.is_valid():
+        saved = form.save(user=request.user)
+        if saved is not None:
+            messages.success(request, form.saved_message(saved))
+            return redirect(f"{_booking_page(request, booking.pk)}#ticket-{ticket.pk}")
+    return _render_detail(request, booking, attendee_form=form, status=form.status)
+
+
+@require_POST
+@_login_then(_booking_page)
 def booking_cancel(request, booking_id):
     booking = _own_booking_or_404(request, booking_id)
     was_held = booking.effective_status() == BookingStatus.HELD
@@ -366,7 +417,12 @@ def booking_calendar(request, booking_id):
     booking = _own_booking_or_404(request, booking_id)
     if booking.status != BookingStatus.CONFIRMED:
         raise Http404("Only a confirmed booking has a calendar entry.")
-    codes = [t.code for t in booking.tickets.all() if t.voided_at is None]
+    # Only the codes the buyer still holds: a ticket sent on has a code of its own.
+    codes = [
+        t.code
+        for t in booking.tickets.all()
+        if t.voided_at is None and t.holder_id == request.user.pk
+    ]
     ics = booking_ics(
         booking,
         booking_url=request.build_absolute_uri(_booking_page(request, booking.pk)),
