@@ -23,6 +23,7 @@ from events.selectors import (
     ticket_types_lapsed,
     ticket_types_on_offer,
 )
+from nuvio.replicas import primary_reads
 from nuvio.throttling import ScopedThrottle
 
 PAGE_SIZE = 12
@@ -69,9 +70,11 @@ def _cities() -> list[str]:
                 spellings.setdefault(city.casefold(), city)
         return {"cities": sorted(spellings.values(), key=str.casefold)}
 
-    facets = catalog_cache.cached(
-        catalog_cache.facets_key(), catalog_cache.FACETS_TTL_SECONDS, compute
-    )
+    # Kept for minutes: read from the primary, never from a lagging replica.
+    with primary_reads():
+        facets = catalog_cache.cached(
+            catalog_cache.facets_key(), catalog_cache.FACETS_TTL_SECONDS, compute
+        )
     return facets["cities"]
 
 

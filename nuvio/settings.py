@@ -111,8 +111,56 @@ if not USING_SQLITE:
     # with 503 `busy` instead of piling up requests behind it.
     _lock_ms = env_int("NUVIO_LOCK_TIMEOUT_MS", 3000, minimum=1)
     DATABASES["default"].setdefault("OPTIONS", {})
-    DATABASES["default"]["OPTIONS"]["options"] = f"-c lock_timeout={_lock_ms}"
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
+# Behind PgBouncer in transaction pooling mode (docs/operations.md, "PgBouncer")
+# consecutive transactions of one connection may run on different server
+# connections: nothing may outlive a transaction. No server-side cursors
+# (``.iterator()`` fetches in chunks instead), no prepared statements
+# (``nuvio.db.prepared`` binds on the client), and no startup options, which
+# PgBouncer refuses: the lock timeout is PgBouncer's ``connect_query``.
+DATABASE_TRANSACTION_POOLING = env_bool("DATABASE_TRANSACTION_POOLING", False)
+if not USING_SQLITE:
+    if DATABASE_TRANSACTION_POOLING:
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    else:
+        DATABASES["default"]["OPTIONS"]["options"] = f"-c lock_timeout={_lock_ms}"
+
+# Read replicas: catalog and analytics reads of anyone who has not just written
+# go to a healthy one (nuvio.replicas). Unset: no router, no middleware.
+DATABASE_REPLICAS = []
+for _number, _url in enumerate(env_list("DATABASE_REPLICA_URLS", ""), start=1):
+    _replica = _env.db_url_config(_url)
+    _postgres = _replica.get("ENGINE") == "django.db.backends.postgresql"
+    if not _postgres or DATABASES["default"]["ENGINE"] != "nuvio.db":
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URLS names PostgreSQL replicas of a PostgreSQL DATABASE_URL"
+        )
+    _replica.update(
+        ENGINE=DATABASES["default"]["ENGINE"],
+        CONN_MAX_AGE=DATABASES["default"]["CONN_MAX_AGE"],
+        CONN_HEALTH_CHECKS=True,
+        DISABLE_SERVER_SIDE_CURSORS=DATABASE_TRANSACTION_POOLING,
+        # A replica that is down must cost a request little: it is skipped.
+        OPTIONS={
+            **DATABASES["default"]["OPTIONS"],
+            "connect_timeout": 2,
+            **_replica.get("OPTIONS", {}),
+        },
+        # Tests read the test database through the replica aliases.
+        TEST={"MIRROR": "default"},
+    )
+    DATABASES[f"replica_{_number}"] = _replica
+    DATABASE_REPLICAS.append(f"replica_{_number}")
+# A user's reads stay on the primary this long after any write of theirs.
+NUVIO_REPLICA_STICKY_SECONDS = env_int("NUVIO_REPLICA_STICKY_SECONDS", 5, minimum=0)
+# A replica further behind than this is skipped.
+NUVIO_REPLICA_MAX_LAG_SECONDS = env_int("NUVIO_REPLICA_MAX_LAG_SECONDS", 5, minimum=0)
+if DATABASE_REPLICAS:
+    DATABASE_ROUTERS = ["nuvio.replicas.ReplicaRouter"]
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("events.middleware.CatalogListMiddleware"),
+        "nuvio.replica_middleware.ReplicaMiddleware",
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

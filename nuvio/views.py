@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 
 from nuvio import errors
 from nuvio.outage import log_outage
+from nuvio.replicas import replicas_report
 
 logger = logging.getLogger("nuvio.health")
 
@@ -110,7 +111,10 @@ def _check_broker() -> None:
 
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """`{"database": "ok", "cache": "ok", "broker": "ok"}`, 503 naming what failed."""
+    """`{"database": "ok", "cache": "ok", "broker": "ok"}`, 503 naming what failed.
+
+    With read replicas, `"replicas": {"replica_1": "ok" | "lagging" | "down"}`
+    too; a replica's trouble leaves the status 200: its reads go to the primary."""
     checks = {"database": _check_database, "cache": _check_cache, "broker": _check_broker}
     result, healthy = {}, True
     for name, check in checks.items():
@@ -121,4 +125,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
             log_outage(logger, f"healthz: {name} failed", exc)
             result[name] = "unavailable"
             healthy = False
+    if settings.DATABASE_REPLICAS:
+        result["replicas"] = replicas_report()
     return JsonResponse(result, status=200 if healthy else 503)

@@ -16,6 +16,7 @@ rolls back; the next call prepares again.
 """
 
 import psycopg
+from django.conf import settings
 
 # psycopg prepares nothing while its connection's threshold is None, as
 # Django sets it. Any number lets ``prepare=True`` through; this one is never
@@ -34,7 +35,9 @@ class PreparedCursor(psycopg.Cursor):
 def prepared_cursor(connection):
     """A cursor of ``connection`` whose statements are prepared on
     PostgreSQL; the usual cursor on other databases."""
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or settings.DATABASE_TRANSACTION_POOLING:
+        # Behind PgBouncer's transaction pooling a statement prepared on one
+        # server connection is unknown to the next.
         return connection.cursor()
     connection.ensure_connection()
     connection.validate_thread_sharing()
