@@ -31,6 +31,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -508,6 +509,33 @@ def wrk(port: int, script: str, connections: int, duration: float, env: dict, li
     return data
 
 
+def process_cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time the processes ``pids`` have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            # The fields after the command name (which may hold spaces): utime, stime.
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def redis_pid() -> int:
+    info = sh("redis-cli", "-u", REDIS_URL, "info", "server", capture=True).stdout
+    return int(re.search(r"process_id:(\d+)", info)[1])
+
+
+def with_server_cpu(pids: list[int], run) -> dict:
+    """``run()``'s wrk result with ``server_cpu_us``: the CPU time the web
+    workers and Redis spent per request meanwhile (the load generator's own
+    is left out: what the request costs the servers)."""
+    before = process_cpu_seconds(pids)
+    result = run()
+    result["server_cpu_us"] = (process_cpu_seconds(pids) - before) / result["requests"] * 1e6
+    return result
+
+
 def pgbench(script: str, clients: int, duration: float) -> float:
     result = sh(
         "pgbench",
@@ -690,8 +718,12 @@ def main() -> int:
             # A waiting buyer's poll of its place, set against the cached
             # event list right after it: a poll should cost less.
             "queue_poll": {
-                "nuvio": lambda: wrk(NUVIO_PORT, "queue_poll.lua", 32, d, queue_poll_env),
-                "list_cached": lambda: get(NUVIO_PORT, files["list"]),
+                "nuvio": lambda: with_server_cpu(
+                    server_pids, lambda: wrk(NUVIO_PORT, "queue_poll.lua", 32, d, queue_poll_env)
+                ),
+                "list_cached": lambda: with_server_cpu(
+                    server_pids, lambda: get(NUVIO_PORT, files["list"])
+                ),
             },
             "list_20_rows": {
                 "nuvio": lambda: get(NUVIO_PORT, files["list"]),
@@ -720,6 +752,7 @@ def main() -> int:
             "search_broad": lambda: get(NUVIO_PORT, files["search_broad"], nonce=True),
         }
         queue_poll_env = {}
+        server_pids = [*stack.web_worker_pids(), redis_pid()]
         if "queue_poll" in steps:
             queue_poll_env = queue_poll_setup(data["tokens"][:QUEUE_POLL_USERS])
             log(f"queue poll: {QUEUE_POLL_USERS} users joined {queue_poll_env['BENCH_PATH']}")
@@ -890,8 +923,13 @@ def main() -> int:
     # The queue poll ran right before its cached list, in each repetition.
     if "queue_poll" in raw:
         sides = raw["queue_poll"]
+        pairs = list(zip(sides["nuvio"], sides["list_cached"], strict=True))
         results["paired_ratios"]["queue_poll_vs_cached_list"] = summarize(
-            [p["rps"] / c["rps"] for p, c in zip(sides["nuvio"], sides["list_cached"], strict=True)]
+            [p["rps"] / c["rps"] for p, c in pairs]
+        )
+        # What each costs the servers (web workers and Redis), per request.
+        results["paired_ratios"]["queue_poll_cpu_vs_cached_list"] = summarize(
+            [p["server_cpu_us"] / c["server_cpu_us"] for p, c in pairs]
         )
     results["ratios"] = ratios(results)
     results["machine"] = {
@@ -1080,6 +1118,9 @@ def ratios(results: dict) -> dict:
         "rss_growth": lambda: results["memory"]["growth"],
         "hot_reserve_vs_pgbench_32": lambda: med("hot_reserve_32") / med("pgbench_hot", "pgbench"),
         "queue_poll_vs_cached_list": lambda: med("queue_poll") / med("queue_poll", "list_cached"),
+        "queue_poll_cpu_vs_cached_list": lambda: results["paired_ratios"][
+            "queue_poll_cpu_vs_cached_list"
+        ]["median"],
         "queue_sale_in_order": lambda: results["queue_sale"]["queue"]["order"]["in_order"],
     }
     found = {}
@@ -1117,9 +1158,12 @@ def table(results: dict) -> str:
             )
         elif name == "queue_poll" and "queue_poll_vs_cached_list" in r:
             paired = results["paired_ratios"]["queue_poll_vs_cached_list"]
+            cpu = results["paired_ratios"]["queue_poll_cpu_vs_cached_list"]
             ratio = (
                 f"{r['queue_poll_vs_cached_list']:.2f}× the cached list's "
-                f"{fmt(sides['list_cached'])} (pairs {paired['min']:.2f}–{paired['max']:.2f})"
+                f"{fmt(sides['list_cached'])} (pairs {paired['min']:.2f}–{paired['max']:.2f}); "
+                f"server CPU per request {cpu['median']:.2f}× the list's "
+                f"(pairs {cpu['min']:.2f}–{cpu['max']:.2f})"
             )
         elif name == "multi_reserve_32" and "multi_vs_hot_reserve_32" in r:
             paired = results["paired_ratios"]["multi_vs_hot_reserve_32"]
@@ -1153,6 +1197,11 @@ def table(results: dict) -> str:
         ("hot / spread reserve (Nuvio)", "hot_vs_spread_nuvio", "≥ 0.9"),
         ("cached list vs baseline JSON hello", "cached_list_vs_baseline_hello", "≥ 0.5×"),
         ("queue poll vs cached event list (Nuvio)", "queue_poll_vs_cached_list", "> 1.0×"),
+        (
+            "queue poll's server CPU per request vs the cached list's",
+            "queue_poll_cpu_vs_cached_list",
+            "< 1.0×",
+        ),
         ("flash sale: admissions in place order", "queue_sale_in_order", "100 %"),
         ("event page vs baseline 20-row list", "detail_vs_baseline_20_rows", "≥ 1.0×"),
         (
