@@ -151,7 +151,8 @@ def catalog_sql(first: int, last: int, status: str = "published") -> str:
     INSERT INTO events_event (id, name, description, category, venue_name, venue_address,
         city, state, country, postal_code, starts_at, ends_at, capacity, tickets_taken,
         price, currency, status, booking_enabled, max_tickets_per_user, refund_tiers,
-        waitlist_waiting, seated, queue_enabled, queue_rate_changes, created_at, updated_at)
+        waitlist_waiting, seated, queue_enabled, queue_rate_changes, timezone,
+        transfers_enabled, created_at, updated_at)
     SELECT md5('bench' || g)::uuid,
            {a}[1 + g % {len(WORDS_A)}] || ' ' || {b}[1 + (g / {len(WORDS_A)}) % {len(WORDS_B)}]
                || ' ' || {cities}[1 + g % {len(CITIES)}] || ' ' || g,
@@ -162,7 +163,7 @@ def catalog_sql(first: int, last: int, status: str = "published") -> str:
            now() + ((1 + g % 700) || ' days')::interval,
            now() + ((1 + g % 700) || ' days')::interval + interval '3 hours',
            100000, 0, (g % 50) * 100, 'INR', '{status}', true, 100, '', 0, false, false, '[]',
-           now(), now()
+           'Asia/Kolkata', true, now(), now()
     FROM generate_series({first}, {last}) AS g
     """
 

@@ -459,3 +459,8 @@ def test_seed_demo_events_are_in_indias_zone_at_local_times():
     assert starts["Bollywood Unplugged: Live at the Dome"] == "19:30 IST"
     assert starts["Lodhi Garden 10K Run"] == "06:00 IST"
     assert starts["A Carnatic Evening at Shanmukhananda Hall"] == "18:30 IST"
+    # Conferences and workshops show off attendee questions.
+    summit = Event.objects.get(name="Product Leaders Summit Mumbai")
+    asked = [(q.label, q.kind, q.required) for q in summit.questions.order_by("position")]
+    assert asked[:2] == [("Company", "text", True), ("Lunch", "choice", True)]
+    assert not Event.objects.get(name="Lodhi Garden 10K Run").questions.exists()

@@ -309,6 +309,21 @@ def _mail_destination() -> str:
     return f"e-mail: none sent for the demo data; e-mails are written to {folder}/"
 
 
+# What conferences and workshops ask each attendee (the demo of attendee details).
+DEMO_QUESTIONS = {
+    C.CONFERENCE: [
+        {"label": "Company", "kind": "text", "required": True},
+        {"label": "Lunch", "kind": "choice", "required": True,
+         "choices": ["Vegetarian", "Non-vegetarian", "Vegan", "Jain"]},
+        {"label": "Share my e-mail with sponsors", "kind": "boolean"},
+    ],
+    C.WORKSHOP: [
+        {"label": "Bringing your own laptop?", "kind": "boolean", "required": True},
+        {"label": "T-shirt size", "kind": "choice", "choices": ["S", "M", "L", "XL"]},
+    ],
+}  # fmt: skip
+
+
 def _seed_events(staff: User, now: dt.datetime) -> tuple[int, int]:
     """Create the demo events that do not exist yet and sell their tickets,
     the sales spread over the last SALES_DAYS days; return how many events
@@ -353,6 +368,7 @@ def _seed_events(staff: User, now: dt.datetime) -> tuple[int, int]:
                 "price": Decimal(demo.price),
                 "currency": "INR",
                 "status": demo.status,
+                "questions": DEMO_QUESTIONS.get(demo.category, []),
             },
             now=now,
         )
