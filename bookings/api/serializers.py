@@ -51,6 +51,18 @@ class TicketTypeSummarySerializer(serializers.ModelSerializer):
         fields = ["id", "name"]
 
 
+def _type_and_seat(ticket: Ticket) -> dict:
+    """A ticket's ``ticket_type`` and ``seat`` summaries (null when it has none)."""
+    return {
+        "ticket_type": (
+            {"id": str(ticket.ticket_type_id), "name": ticket.ticket_type.name}
+            if ticket.ticket_type_id
+            else None
+        ),
+        "seat": {"id": str(ticket.seat_id), "label": ticket.seat.label} if ticket.seat_id else None,
+    }
+
+
 class TicketSerializer(serializers.Serializer):
     """A ticket. Its holder and staff see all of it. The booking's owner
     sees a ticket they transferred to someone else without its code and
@@ -117,14 +129,7 @@ class TicketSerializer(serializers.Serializer):
             "id": str(ticket.id),
             "code": ticket.code,
             "event": str(event_id),
-            "ticket_type": (
-                {"id": str(ticket.ticket_type_id), "name": ticket.ticket_type.name}
-                if ticket.ticket_type_id
-                else None
-            ),
-            "seat": (
-                {"id": str(ticket.seat_id), "label": ticket.seat.label} if ticket.seat_id else None
-            ),
+            **_type_and_seat(ticket),
             "attendee_name": None,
             "attendee_email": None,
             "answers": None,
@@ -206,14 +211,7 @@ class AttendeeSerializer(serializers.Serializer):
             "id": str(ticket.id),
             "code": ticket.code,
             "booking": str(ticket.booking_id),
-            "ticket_type": (
-                {"id": str(ticket.ticket_type_id), "name": ticket.ticket_type.name}
-                if ticket.ticket_type_id
-                else None
-            ),
-            "seat": (
-                {"id": str(ticket.seat_id), "label": ticket.seat.label} if ticket.seat_id else None
-            ),
+            **_type_and_seat(ticket),
             "attendee_name": ticket.attendee_name,
             "attendee_email": ticket.attendee_email,
             "answers": ticket_services.answers_shown(questions, ticket.answers),
