@@ -23,6 +23,10 @@ What it does (see docs/performance.md for the figures of the latest run):
 6. A flash sale through the waiting room (bench/queue_sale.py): every user
    joins the queue around its opening and buys once admitted; next to it the
    same sale without the queue. And a queue poll against the cached list.
+7. The same read mix with and without a read replica, and the share of the
+   reads that the replica served (bench/replica_reads.py): its own primary,
+   replica and apps, once the stack above has stopped (alone with
+   ``--only replica_reads``, the stack never starts).
    Results: bench/results.json and a printed table.
 """
 
@@ -45,6 +49,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import loadgen
 import queue_sale
+import replica_reads
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -86,6 +91,7 @@ SCENARIOS = (
     "queue_sale",
     "search",
     "memory",
+    "replica_reads",
 )
 
 NUVIO_ENV = {
@@ -614,6 +620,19 @@ def main() -> int:
             raise SystemExit(f"bench needs {tool} (apt-get install wrk postgresql-client)")
 
     started = time.time()
+    if only == {"replica_reads"}:
+        # It builds its own clusters and apps: the stack is not needed.
+        results = {
+            "scenarios": {},
+            "checks": {},
+            "sellout": [],
+            "raw": {},
+            "paired_ratios": {},
+            "reserve_non_201": {},
+            "replica_reads": replica_reads_step(args),
+        }
+        results["errors_5xx"] = replica_reads.errors_5xx(results["replica_reads"])
+        return finish(results, args, only, output, started)
     log("fresh databases")
     recreate_database(NUVIO_DB)
     recreate_database(BASELINE_DB)
@@ -863,6 +882,8 @@ def main() -> int:
         )
     finally:
         stack.stop()
+    if wanted("replica_reads"):
+        results["replica_reads"] = replica_reads_step(args)
 
     results["raw"] = raw
     results["scenarios"] = {
@@ -894,6 +915,7 @@ def main() -> int:
             for side in ("queue", "no_queue")
             if "queue_sale" in results
         )
+        + replica_reads.errors_5xx(results.get("replica_reads"))
     )
     # The reserve scenarios never exhaust capacity, quotas or the code's uses,
     # so every answer should be 201; anything else (a 409, a 429) is an error.
@@ -932,6 +954,28 @@ def main() -> int:
         results["paired_ratios"]["queue_poll_cpu_vs_cached_list"] = summarize(
             [p["server_cpu_us"] / c["server_cpu_us"] for p, c in pairs]
         )
+    return finish(results, args, only, output, started)
+
+
+def replica_reads_step(args) -> dict:
+    """bench/replica_reads.py's figures, with the bench's worker count, on its
+    Redis (or BENCH_REDIS_URL's: the apps' keys are prefixed and removed)."""
+    reason = replica_reads.missing()
+    if reason:
+        log(f"replica reads skipped: {reason}")
+        return {"skipped": reason}
+    return replica_reads.run(
+        redis_url=os.environ.get("BENCH_REDIS_URL", REDIS_URL),
+        workers=args.workers,
+        duration=args.duration,
+        reps=args.reps,
+        smoke=args.smoke,
+        log=log,
+    )
+
+
+def finish(results: dict, args, only: set | None, output, started: float) -> int:
+    """Ratios and machine facts added, the results saved and printed; the exit status."""
     results["ratios"] = ratios(results)
     results["machine"] = {
         "cpus": os.cpu_count(),
@@ -1123,10 +1167,18 @@ def ratios(results: dict) -> dict:
             "queue_poll_cpu_vs_cached_list"
         ]["median"],
         "queue_sale_in_order": lambda: results["queue_sale"]["queue"]["order"]["in_order"],
+        "replica_reads_vs_primary_only": lambda: (
+            results["replica_reads"]["with_replica"]["rps"]["median"]
+            / results["replica_reads"]["primary_only"]["rps"]["median"]
+        ),
+        "replica_reads_share": lambda: results["replica_reads"]["with_replica"]["replica_share"][
+            "statements"
+        ],
     }
     found = {}
     for name, formula in formulas.items():
-        with contextlib.suppress(KeyError):
+        # A scenario not run, or one that got no answer in a smoke run's second.
+        with contextlib.suppress(KeyError, ZeroDivisionError):
             value = formula()
             if value is not None:
                 found[name] = value
@@ -1174,6 +1226,8 @@ def table(results: dict) -> str:
             )
         extra = f", p95 {sides['nuvio_p95_ms']['median']:.1f} ms" if "nuvio_p95_ms" in sides else ""
         lines.append(f"| {name} | {nuvio}{extra} | {base} | {ratio} |")
+    if results.get("replica_reads"):
+        lines.append(replica_reads.table_line(results["replica_reads"]))
     for i, run in enumerate(results["sellout"], 1):
         lines.append(
             f"| sell-out #{i} | {run['holds']} holds of {SELLOUT_CAPACITY}, "
@@ -1213,6 +1267,12 @@ def table(results: dict) -> str:
         ("search p95, 100k vs 1k events", "search_p95_100k_vs_1k", "≤ 2×"),
         ("broad search p95, 100k vs 1k (info)", "search_broad_p95_100k_vs_1k", ""),
         ("web worker RSS growth", "rss_growth", "≤ 5 %"),
+        (
+            "read mix with a replica / on the primary alone, req/s (info)",
+            "replica_reads_vs_primary_only",
+            "",
+        ),
+        ("reads served by the replica, of the statements (info)", "replica_reads_share", ""),
     ]
     for label, key, goal in goals:
         if key not in r:
@@ -1220,13 +1280,15 @@ def table(results: dict) -> str:
         value = r[key]
         if "RSS" in label:
             shown = f"{value:+.1%}"
-        elif "place order" in label:
+        elif "place order" in label or "served by the replica" in label:
             shown = f"{value:.2%}"
         else:
             shown = f"{value:.2f}"
         lines.append(f"| {label} | {shown} | {goal} |")
     if results.get("queue_sale"):
         lines.append(queue_sale.table(results["queue_sale"]))
+    if results.get("replica_reads"):
+        lines.append(replica_reads.table(results["replica_reads"]))
     lines.append(
         f"\n5xx responses: {results['errors_5xx']}; non-201 reserve answers: "
         f"{results['reserve_non_201']}; checks: {results['checks']}"

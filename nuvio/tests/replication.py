@@ -201,6 +201,11 @@ class ReplicaStack:
             file.write(conf)
 
     def _build(self) -> None:
+        self._build_clusters()
+        self._start_app()
+
+    def _build_clusters(self) -> None:
+        """The primary, migrated, and its replica, caught up."""
         primary, replica = self.primary, self.replica
         self._pg("initdb", "-D", str(primary.path), "-U", "postgres", "-A", "trust", "-N",
                  "--no-instructions")  # fmt: skip
@@ -216,7 +221,6 @@ class ReplicaStack:
         primary.sql(f"CREATE DATABASE {DATABASE}", database="postgres")
         self._setup_primary()
         self.wait_replayed()
-        self._start_app()
 
     def _setup_primary(self) -> None:
         finished = subprocess.run(
