@@ -25,12 +25,13 @@ without Redis there is no round trip to save.
 A waiting room's poll is what every buyer in the room repeats every few
 seconds. With a token (``Authorization: Token ...``) and a JSON answer
 wanted, it is answered here when it can be (``events.api.queue.
-queue_poll_early``): with Redis, one round trip reads the token's cache
+queue_poll_early``): with Redis, one round trip checks the token's cache
 entry, counts the request against the `read` rate limit and reads the place
 together; the room's settings come from this process's memory. Anything
 else (a session, no place: the 404, an outage: the 503, the shuffle at the
-opening, a throttled client) goes through the API view, which gives the same
-answer. In both modes: without Redis the saving is the stack's CPU.
+opening, a throttled client, a user changed since the room saw the token)
+goes through the API view, which gives the same answer. In both modes:
+without Redis the saving is the stack's CPU.
 """
 
 import functools
@@ -157,7 +158,8 @@ def _token_json(request) -> bool:
     return (
         meta.get("HTTP_AUTHORIZATION", "")[:6].lower() == "token "
         and meta.get("HTTP_ACCEPT", "").strip() in JSON_ACCEPTS
-        and "format" not in request.GET
+        # (A poll names no parameters: its query string is rarely parsed.)
+        and (not meta.get("QUERY_STRING") or "format" not in request.GET)
     )
 
 

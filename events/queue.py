@@ -39,12 +39,14 @@ so nobody skips the queue (other events keep selling).
 import datetime as dt
 import logging
 import math
+import os
 import secrets
 import threading
 import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import caches
@@ -52,11 +54,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from redis.commands.core import Script
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from events.models import Event, EventStatus
 from nuvio.errors import Busy, InvalidState, QueueRequired, Unavailable
 from nuvio.outage import log_outage
+
+try:  # hiredis writes a command in C (redis-py checks each argument first)
+    from hiredis import pack_command
+except ImportError:  # pragma: no cover
+    pack_command = None
 
 logger = logging.getLogger("nuvio.queue")
 
@@ -245,30 +252,38 @@ def waiting_room_forget(event_id: uuid.UUID) -> None:
 # Keys per event: ``order`` (sorted set, user -> place), ``early`` (set of early
 # arrivals, until the shuffle), ``seq`` (the last place given), ``shuffled``
 # (set once the early arrivals have places: how many there were) and
-# ``tokens`` (hash, API token -> user id, for the polls answered early:
-# ``poll``). Results: ``(code, place, extra)``, code 0 not in the room /
-# already in, 1 in / newly in, 2 the early arrivals must be shuffled first.
+# ``tokens`` (hash, API token -> what a poll answered early needs to know of
+# it: ``PollToken.seen``). Results: ``(code, place, extra)``, code 0 not in
+# the room / already in, 1 in / newly in, 2 the early arrivals must be
+# shuffled first.
 # Place 0 is an early arrival's before the shuffle, with ``extra`` the number
 # of early arrivals; otherwise ``extra`` is how many places between the
 # admitted ones and this one are held.
 
 _PLACE_OF = """
+local function early_place(early, user, before_open)
+  if redis.call('SISMEMBER', early, user) == 0 then return {0, 0, 0} end
+  if before_open == '1' then return {1, 0, redis.call('SCARD', early)} end
+  return {2, 0, 0}
+end
 local function place_of(order, early, shuffled, user, floor, before_open)
-  if redis.call('EXISTS', shuffled) == 0 then
-    if redis.call('SISMEMBER', early, user) == 1 then
-      if before_open == '1' then return {1, 0, redis.call('SCARD', early)} end
-      return {2, 0, 0}
-    end
-    return {0, 0, 0}
+  -- Places are in the order only once the early arrivals have theirs: before
+  -- the opening ask whether they have, after it ask for the place first.
+  if before_open == '1' and redis.call('EXISTS', shuffled) == 0 then
+    return early_place(early, user, before_open)
   end
   local place = redis.call('ZSCORE', order, user)
-  if not place then return {0, 0, 0} end
-  place = tonumber(place)
-  return {1, place, redis.call('ZCOUNT', order, floor + 1, place - 1)}
+  if place then
+    place = tonumber(place)
+    if place <= floor + 1 then return {1, place, 0} end  -- nobody between
+    return {1, place, redis.call('ZCOUNT', order, floor + 1, place - 1)}
+  end
+  if before_open == '1' or redis.call('EXISTS', shuffled) == 1 then return {0, 0, 0} end
+  return early_place(early, user, before_open)
 end
-local function remember(tokens, token, pk, ttl)
+local function remember(tokens, token, seen, ttl)
   if token ~= '' then
-    redis.call('HSET', tokens, token, pk)
+    redis.call('HSET', tokens, token, seen)
     redis.call('EXPIRE', tokens, ttl)
   end
 end
@@ -312,29 +327,35 @@ return {1, n, redis.call('ZCOUNT', KEYS[1], floor + 1, n - 1)}
 ).encode()
 
 # A poll answered early (``events.api.queue.queue_poll_early``), all in one
-# round trip: the token's entry in the token cache (raw: the caller decodes
-# and checks it), the user its API token was seen with by this room, the
-# request counted against the user's `read` limit (``nuvio.throttling``'s
-# counter: ARGV 4 and 5 around the user id make its key), and the place.
-# ``{0}`` when the token is not in the cache or not known to the room: the
-# view answers (and counts) then. It touches keys that are not the event's
-# (the token cache, the counter): one Redis server, as the cache is.
+# round trip: the token's entry in the token cache, what this room remembered
+# of the token (``seen``: see ``PollToken``), the request counted against the
+# user's `read` limit (``nuvio.throttling``'s counter: ARGV 4 and 5 around the
+# user id make its key; its expiry set by the request that starts it), and
+# the place. ``{0}`` when the token is not in the cache or not known to the
+# room, ``{2, count}`` when its cache entry is no longer the one the room saw
+# (the user changed, was deactivated or the token was deleted and made
+# again): the view answers (and counts, or reuses the count) then. It touches
+# keys that are not the event's (the token cache, the counter): one Redis
+# server, as the cache is.
 _POLL = (
     _PLACE_OF
     + """
-local cached = redis.call('GET', KEYS[5])
-if not cached then return {0} end
-local pk = redis.call('HGET', KEYS[4], ARGV[1])
-if not pk then return {0} end
+local entry = redis.call('GET', KEYS[5])
+if not entry then return {0} end
+local seen = redis.call('HGET', KEYS[4], ARGV[1])
+if not seen then return {0} end
+local split = string.find(seen, ' ', 42, true)
+if not split then return {0} end
 local counted = 0
 if ARGV[4] ~= '' then
-  local counter = ARGV[4] .. pk .. ARGV[5]
+  local counter = ARGV[4] .. string.sub(seen, split + 1) .. ARGV[5]
   counted = redis.call('INCR', counter)
-  redis.call('EXPIRE', counter, ARGV[6], 'NX')
+  if counted == 1 then redis.call('EXPIRE', counter, ARGV[6]) end
 end
-local member = string.gsub(pk, '-', '')
-local found = place_of(KEYS[1], KEYS[2], KEYS[3], member, tonumber(ARGV[2]), ARGV[3])
-return {1, cached, pk, counted, found[1], found[2], found[3]}
+if redis.sha1hex(entry) ~= string.sub(seen, 2, 41) then return {2, counted} end
+local user = string.sub(seen, 42, split - 1)
+local found = place_of(KEYS[1], KEYS[2], KEYS[3], user, tonumber(ARGV[2]), ARGV[3])
+return {1, counted, string.sub(seen, 1, 1), found[1], found[2], found[3]}
 """
 ).encode()
 
@@ -375,6 +396,7 @@ SCRIPTS = {
         ("figures", _FIGURES),
     )
 }
+_POLL_SHA = SCRIPTS["poll"].sha
 
 
 _KEY_PARTS = ("order", "early", "seq", "shuffled", "tokens")
@@ -390,8 +412,10 @@ class Keys:
     tokens: str
 
     @classmethod
-    def of(cls, event_id: uuid.UUID) -> "Keys":
-        backend = caches["default"]
+    def of(cls, event_id: uuid.UUID, backend=None) -> "Keys":
+        """The keys of the event's room; ``backend``: the default cache, when
+        the caller has it at hand."""
+        backend = backend or caches["default"]
         # Remembered: a poll names its keys without making them again.
         memo = (event_id, backend.key_prefix, backend.version)
         keys = _keys.get(memo)
@@ -412,10 +436,37 @@ def _flag(value: bool) -> str:
     return "1" if value else "0"
 
 
+class PollToken(NamedTuple):
+    """The API token a request was authenticated with, as a room remembers
+    it for the polls answered early (``RedisStore.poll``): its key and the
+    SHA-1 (hex) of the token cache entry (``nuvio.authentication``) it was
+    authenticated with. A poll is answered early only while that entry is
+    the same: the entry is dropped when the token is deleted or its user
+    saved (deactivated, made staff or not), and made anew from the database
+    by the next request, so a changed entry sends the poll to the view."""
+
+    key: str
+    entry_sha1: str
+
+    def seen(self, user) -> str:
+        """What the room keeps: the user's staff flag, the entry's digest,
+        the user as the store names them (``member``), a space, the user id
+        (as the `read` counter's key names it)."""
+        return f"{_flag(user.is_staff)}{self.entry_sha1}{member(user)} {user.pk}"
+
+
+# A connection of each thread's own for the polls (the crowd's request): no
+# pool to take it from and give it back to, nor redis-py's command layer.
+# Made with the options of the cache's pool, and made anew when that pool is
+# another one or the process forked.
+_poll_connection = threading.local()
+
+
 class RedisStore:
     """The places in Redis: every operation one round trip (a script).
-    ``token`` and ``pk``: an API token the user was authenticated with, kept
-    for the polls answered early (``poll``)."""
+    ``token`` and ``seen``: an API token the user was authenticated with and
+    what the room keeps of it (``PollToken``), for the polls answered early
+    (``poll``)."""
 
     @staticmethod
     def client():
@@ -425,9 +476,9 @@ class RedisStore:
         return SCRIPTS[name](keys=list(keys), args=args, client=self.client())
 
     def read(
-        self, keys: Keys, user: str, *, floor: int, before_open: bool, token="", pk="", ttl=0
+        self, keys: Keys, user: str, *, floor: int, before_open: bool, token="", seen="", ttl=0
     ) -> tuple:
-        args = [user, floor, _flag(before_open), token or "", pk, ttl]
+        args = [user, floor, _flag(before_open), token or "", seen, ttl]
         return tuple(self._run("read", [keys.order, keys.early, keys.shuffled, keys.tokens], args))
 
     def join(
@@ -440,9 +491,9 @@ class RedisStore:
         before_open: bool,
         ttl: int,
         token="",
-        pk="",
+        seen="",
     ) -> tuple:
-        args = [user, floor, expired_upto, _flag(before_open), ttl, token or "", pk]
+        args = [user, floor, expired_upto, _flag(before_open), ttl, token or "", seen]
         return tuple(self._run("join", keys.all, args))
 
     def poll(
@@ -454,15 +505,33 @@ class RedisStore:
         floor: int,
         before_open: bool,
         counter: tuple[str, str, int] | None,
-    ) -> tuple:
-        """One round trip for a poll: ``(1, token cache entry, user id,
-        count, code, place, extra)``, or ``(0,)`` (see ``_POLL``).
+        client=None,
+    ) -> list:
+        """One round trip for a poll: ``[1, count, staff ("1" or "0"), code,
+        place, extra]``, ``[2, count]`` or ``[0]`` (see ``_POLL``).
         ``counter``: the `read` counter's key before and after the user id,
-        and its expiry."""
+        and its expiry. ``client``: the cache's Redis client, when the caller
+        has it at hand."""
         head, tail, expiry = counter or ("", "", 0)
-        args = [token, floor, _flag(before_open), head, tail, expiry]
-        keys = [keys.order, keys.early, keys.shuffled, keys.tokens, token_cache_key]
-        return tuple(self._run("poll", keys, args))
+        args = (token, floor, _flag(before_open), head, tail, expiry)
+        keys = (keys.order, keys.early, keys.shuffled, keys.tokens, token_cache_key)
+        pool = (client or self.client()).connection_pool
+        own = _poll_connection.__dict__
+        connection = own.get("connection")
+        if connection is None or own["pool"] is not pool or own["pid"] != os.getpid():
+            connection = pool.connection_class(**pool.connection_kwargs)
+            own.update(connection=connection, pool=pool, pid=os.getpid())
+        command = ("EVALSHA", _POLL_SHA, 5, *keys, *args)
+        try:
+            # (On a failure to send or to read, the connection closes itself
+            # and connects anew for the next poll.)
+            if pack_command is None:
+                connection.send_command(*command)
+            else:
+                connection.send_packed_command([pack_command(command)], check_health=False)
+            return connection.read_response()
+        except NoScriptError:  # not loaded yet (or the server restarted)
+            return self._run("poll", keys, list(args))
 
     def early_arrivals(self, keys: Keys) -> list[str]:
         return [member.decode() for member in self.client().smembers(keys.early)]
@@ -718,7 +787,7 @@ def _placed(room: WaitingRoom, keys: Keys, now: dt.datetime, operation) -> tuple
 
 
 def queue_join(
-    *, room: WaitingRoom, user, now: dt.datetime | None = None, token: str | None = None
+    *, room: WaitingRoom, user, now: dt.datetime | None = None, token: PollToken | None = None
 ) -> tuple[QueuePlace, bool]:
     """Take a place for ``user`` in ``room``; returns ``(place, created)``.
 
@@ -728,8 +797,9 @@ def queue_join(
     new place at the back (decided in the same atomic step, so concurrent
     joins of one user take one place). ``token``: the API token the request
     was authenticated with, remembered so that its polls can be answered
-    early. Raises ``InvalidState`` when the room is not enabled or the event
-    cannot be booked, ``Unavailable`` when the store cannot be reached."""
+    early (``PollToken``). Raises ``InvalidState`` when the room is not
+    enabled or the event cannot be booked, ``Unavailable`` when the store
+    cannot be reached."""
     now = now or timezone.now()
     if not room.ready:
         raise InvalidState("This event has no waiting room open.")
@@ -750,15 +820,15 @@ def queue_join(
                 expired_upto=expired_upto,
                 before_open=before_open,
                 ttl=room.keep_seconds(now),
-                token=token,
-                pk=str(user.pk),
+                token=token and token.key,
+                seen=token.seen(user) if token else "",
             ),
         )
     return _answer(room, place, extra, now_us), code == 1
 
 
 def queue_place(
-    *, room: WaitingRoom, user, now: dt.datetime | None = None, token: str | None = None
+    *, room: WaitingRoom, user, now: dt.datetime | None = None, token: PollToken | None = None
 ) -> QueuePlace | None:
     """``user``'s place in ``room`` now, or None when they have none. One
     round trip (two more, once, for the shuffle at the opening). ``token``
@@ -780,8 +850,8 @@ def queue_place(
                 user_key,
                 floor=floor,
                 before_open=before_open,
-                token=token,
-                pk=str(user.pk),
+                token=token and token.key,
+                seen=token.seen(user) if token else "",
                 ttl=room.keep_seconds(now),
             ),
         )

@@ -4,7 +4,8 @@ and the read that a crowd repeats: ``events.middleware`` answers a poll with
 a token before the rest of the stack (the same answer as this view's, which
 answers everything else: sessions, the browsable API, errors)."""
 
-import json
+import functools
+import hashlib
 import time
 import uuid
 
@@ -28,8 +29,10 @@ from events.queue import (
     MAX_RETRY,
     MIN_RETRY,
     STATUSES,
+    PollToken,
     QueuePlace,
     WaitingRoom,
+    iso,
     queue_join,
     queue_leave,
     queue_place,
@@ -85,9 +88,37 @@ NOT_IN = OpenApiResponse(
 )
 
 
+# ``QueuePlace.as_dict`` as compact JSON; its values are whole numbers, null
+# and ASCII words and times, which JSON writes as they are.
+_BODY = (
+    '{"position":%s,"ahead":%s,"status":"%s","opens_at":%s,'
+    '"estimated_wait_seconds":%d,"admitted_until":%s,"retry_after":%d}'
+)
+
+
+def _number(value: int | None) -> int | str:
+    return "null" if value is None else value
+
+
+def _time(moment) -> str:
+    return "null" if moment is None else f'"{iso(moment)}"'
+
+
 def place_body(place: QueuePlace) -> bytes:
-    """The answer as compact JSON (DRF's ``JSONRenderer`` writes the same bytes)."""
-    return json.dumps(place.as_dict(), separators=(",", ":")).encode()
+    """The answer as compact JSON: the bytes DRF's ``JSONRenderer`` writes
+    for ``place.as_dict()``."""
+    return (
+        _BODY
+        % (
+            _number(place.position),
+            _number(place.ahead),
+            place.status,
+            _time(place.opens_at),
+            place.estimated_wait_seconds,
+            _time(place.admitted_until),
+            place.retry_after,
+        )
+    ).encode()
 
 
 def room_visible(room: WaitingRoom | None, user) -> bool:
@@ -167,25 +198,36 @@ class EventQueueView(APIView):
 # --- a poll answered early (events.middleware) -------------------------------------
 
 # The token cache's entry is the user's public fields in this order
-# (``nuvio.authentication``); a poll needs three of them.
+# (``nuvio.authentication``).
 _CACHED = tuple(
     f.attname for f in get_user_model()._meta.concrete_fields if f.attname in PUBLIC_FIELDS
 )
-_ID, _ACTIVE, _STAFF = (_CACHED.index(name) for name in ("id", "is_active", "is_staff"))
+
+
+def _token(request) -> PollToken | None:
+    """The API token the request was authenticated with, with the digest of
+    the token cache entry it was authenticated with (``PollToken``). None
+    for a session, and without Redis (no poll is answered from the store)."""
+    if not isinstance(request.auth, str) or not settings.REDIS_URL:
+        return None
+    user = request.user
+    entry = caches["default"].client.encode([getattr(user, name) for name in _CACHED])
+    return PollToken(request.auth, hashlib.sha1(entry, usedforsecurity=False).hexdigest())
 
 
 def queue_poll_early(request, event_id: uuid.UUID) -> HttpResponse | None:
     """``GET /api/events/{id}/queue/`` with ``Authorization: Token ...``,
     answered before the rest of the stack when it can be: the answer the
     view would give, or None for the view to answer (a token unknown to the
-    token cache or to this room, no place, the shuffle due at the opening,
-    a throttled client, a draft, an outage, a database error).
+    token cache or to this room, a token cache entry that changed since the
+    room saw it, no place, the shuffle due at the opening, a throttled
+    client, a draft, an outage, a database error).
 
-    With Redis: one round trip (``RedisStore.poll``) reads the token's cache
-    entry, counts the request against the user's `read` limit (the view then
-    reuses the verdict: counted once) and reads the place; the room's
-    settings come from this process's memory. Without Redis the same steps,
-    each in this process."""
+    With Redis: one round trip (``RedisStore.poll``) checks the token's
+    cache entry, counts the request against the user's `read` limit (the
+    view then reuses the verdict: counted once) and reads the place; the
+    room's settings come from this process's memory. Without Redis the same
+    steps, each in this process."""
     auth = request.META["HTTP_AUTHORIZATION"].split()
     if len(auth) != 2:
         return None
@@ -217,9 +259,12 @@ def queue_poll_early(request, event_id: uuid.UUID) -> HttpResponse | None:
     return response
 
 
+_read_rate = functools.cache(parse_rate)
+
+
 def _redis_poll(request, room: WaitingRoom, token: str, moment: float, now_us: int):
     rate = api_settings.DEFAULT_THROTTLE_RATES.get("read")
-    limit, period = parse_rate(rate) if rate else (0, 60)
+    limit, period = _read_rate(rate) if rate else (0, 60)
     window = int(moment // period)
     backend = caches["default"]
     # ``ScopedThrottle``'s counter of this user in this window: its key
@@ -227,24 +272,23 @@ def _redis_poll(request, room: WaitingRoom, token: str, moment: float, now_us: i
     counter = (backend.make_key("throttle:read:u"), f":{window}", period + 1) if rate else None
     try:
         answer = queue.redis_store.poll(
-            queue.Keys.of(room.event_id),
+            queue.Keys.of(room.event_id, backend),
             token=token,
             token_cache_key=backend.make_key(token_cache_key(token)),
             floor=room.admitted_by(now_us),
             before_open=now_us < room.opens_us,
             counter=counter,
+            client=backend.client.get_client(write=True),
         )
     except (RedisError, OSError):
         return None  # the view answers 503
-    if answer[0] != 1:
-        return None
-    _, cached, pk, count, *result = answer
-    allowed = not rate or count <= limit
+    if answer[0] == 0:
+        return None  # not counted: the view counts
+    allowed = not rate or answer[1] <= limit
     request.throttle_verdict = ("read", allowed, (window + 1) * period - moment)
-    values = backend.client.decode(cached)
-    if str(values[_ID]) != pk.decode() or not values[_ACTIVE] or not allowed:
-        return None  # the view's 401 or 429
-    return values[_STAFF], tuple(result)
+    if answer[0] != 1 or not allowed:
+        return None  # the view's answer (a changed user: maybe a 401), or its 429
+    return answer[2] == b"1", answer[3:]
 
 
 def _local_poll(request, room: WaitingRoom, token: str, now_us: int) -> tuple | None:

@@ -34,6 +34,7 @@ from events.tests.queue_helpers import (
     room_of,
 )
 from nuvio.errors import InvalidState
+from nuvio.testing import requires_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -185,6 +186,32 @@ def test_the_shuffle_writes_only_the_early_arrivals_it_read():
     assert store.shuffle(keys, ["c", "a", "b"], ttl=60) == 1
     assert store.shuffle(keys, ["b", "c", "a"], ttl=60) == 0  # done already
     assert [store.read(keys, u, floor=0, before_open=False)[1] for u in "abc"] == [2, 3, 1]
+
+
+@requires_redis
+def test_redis_reads_every_kind_of_place_as_this_process_does():
+    """Each store's read, before and after the shuffle, with either clock
+    (a process's clock may still say "before the opening" after another's
+    shuffle), for an early arrival, later joiners and someone not in."""
+    answers = {}
+    for target in (queue.redis_store, queue.local_store):
+        keys = queue.Keys.of(queued_event().pk)
+        reads = []
+        target.join(keys, "early", floor=0, expired_upto=0, before_open=True, ttl=60)
+        for before_open in (True, False):
+            for user in ("early", "nobody"):
+                reads.append(tuple(target.read(keys, user, floor=0, before_open=before_open)))
+        assert target.shuffle(keys, ["early"], ttl=60) == 1
+        for user in ("second", "third"):
+            target.join(keys, user, floor=0, expired_upto=0, before_open=False, ttl=60)
+        for before_open in (True, False):
+            for user in ("early", "second", "third", "nobody"):
+                for floor in (0, 1, 2, 3):
+                    read = target.read(keys, user, floor=floor, before_open=before_open)
+                    reads.append(tuple(read))
+        answers[target] = reads
+    assert answers[queue.redis_store] == answers[queue.local_store]
+    assert (1, 3, 2) in answers[queue.local_store]  # the third, two ahead
 
 
 def test_one_place_per_user_under_concurrent_joins(time_machine):
