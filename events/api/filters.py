@@ -67,8 +67,20 @@ class StrictBooleanFilter(django_filters.ChoiceFilter):
 
 
 class AvailableFilter(StrictBooleanFilter):
+    """On ``available_now`` (``EventQuerySet.with_available``), whose lapsed
+    holds are a subquery per event. Lapsed holds only add tickets, so an
+    event with free capacity and no one waiting has tickets left whatever
+    they are: the subquery is reached only for a full event. The same
+    events, without a subquery for each event of a large catalog."""
+
     def apply(self, qs, flag: bool):
-        return qs.filter(available_now__gt=0) if flag else qs.filter(available_now__lte=0)
+        # PostgreSQL tries the arms of OR and AND in the order written and
+        # stops at the first that decides.
+        free = Q(waitlist_waiting__lte=0, capacity__gt=F("tickets_taken"))
+        if flag:
+            return qs.filter(free | Q(available_now__gt=0))
+        full = Q(capacity__lte=F("tickets_taken")) & Q(available_now__lte=0)
+        return qs.filter(Q(waitlist_waiting__gt=0) | full)
 
 
 class UpcomingFilter(StrictBooleanFilter):
@@ -121,6 +133,17 @@ class EventFilter(django_filters.FilterSet):
 
     class Meta:
         fields = []
+
+    def get_form_class(self):
+        # The form's fields follow from the filters alone: build its class once
+        # per filter set class rather than on every request (a form still
+        # copies its fields when it is made).
+        cls = type(self)
+        form_class = cls.__dict__.get("_form_class")
+        if form_class is None:
+            form_class = super().get_form_class()
+            cls._form_class = form_class
+        return form_class
 
     def filter_search(self, qs, name, value):
         value = value.strip()
