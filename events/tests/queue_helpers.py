@@ -53,3 +53,7 @@ def clean_queue():
     yield
     queue.local_store.clear()
     queue._rooms.clear()
+
+
+def queue_url(event) -> str:
+    return f"/api/events/{event.pk}/queue/"

@@ -8,7 +8,6 @@ from django.test import Client
 from django.urls import reverse
 
 from events import queue
-from events.api.queue import EventQueueView
 from events.models import Event, EventStatus
 from events.tests.factories import make_event
 from events.tests.queue_helpers import (
@@ -16,30 +15,13 @@ from events.tests.queue_helpers import (
     at,
     clean_queue,  # noqa: F401 (an autouse fixture)
     make_users,
+    queue_url,
     queued_event,
     room_of,
 )
 from nuvio.testing import assert_error
 
 pytestmark = pytest.mark.django_db
-
-
-def _url(event) -> str:
-    return f"/api/events/{event.pk}/queue/"
-
-
-@pytest.fixture
-def view_calls(monkeypatch) -> list:
-    """The polls the API view answered (the others were answered early)."""
-    calls = []
-    answer = EventQueueView.get
-
-    def counted(view, request, *args, **kwargs):
-        calls.append(request.path)
-        return answer(view, request, *args, **kwargs)
-
-    monkeypatch.setattr(EventQueueView, "get", counted)
-    return calls
 
 
 # --- joining, polling, leaving -------------------------------------------------------
@@ -52,7 +34,7 @@ def test_join_then_poll_then_leave(customer_api, time_machine, view_calls):
     for user in others:
         queue.queue_join(room=room_of(event), user=user)
 
-    joined = customer_api.post(_url(event))
+    joined = customer_api.post(queue_url(event))
     assert joined.status_code == 201, joined.content
     body = joined.json()
     assert body == {
@@ -64,30 +46,30 @@ def test_join_then_poll_then_leave(customer_api, time_machine, view_calls):
         "admitted_until": None,
         "retry_after": 3,
     }
-    again = customer_api.post(_url(event))
+    again = customer_api.post(queue_url(event))
     assert (again.status_code, again.json()) == (200, body)
-    polled = customer_api.get(_url(event))
+    polled = customer_api.get(queue_url(event))
     assert (polled.status_code, polled.json()) == (200, body)
     assert view_calls == []  # answered before the view
 
     time_machine.move_to(at(3), tick=False)
-    admitted = customer_api.get(_url(event)).json()
+    admitted = customer_api.get(queue_url(event)).json()
     assert (admitted["status"], admitted["admitted_until"]) == ("admitted", "2031-03-01T10:05:03Z")
 
-    assert customer_api.delete(_url(event)).status_code == 204
-    assert_error(customer_api.get(_url(event)), 404, "not_found")
-    assert customer_api.delete(_url(event)).status_code == 204
+    assert customer_api.delete(queue_url(event)).status_code == 204
+    assert_error(customer_api.get(queue_url(event)), 404, "not_found")
+    assert customer_api.delete(queue_url(event)).status_code == 204
     assert len(view_calls) == 1  # the 404
 
 
 def test_an_early_arrival_has_no_position_until_the_opening(customer_api, time_machine):
     time_machine.move_to(at(-90), tick=False)
     event = queued_event(rate=60)
-    body = customer_api.post(_url(event)).json()
+    body = customer_api.post(queue_url(event)).json()
     assert (body["position"], body["ahead"], body["status"]) == (None, None, "waiting")
     assert (body["retry_after"], body["estimated_wait_seconds"]) == (30, 91)
     time_machine.move_to(at(0), tick=False)
-    body = customer_api.get(_url(event)).json()
+    body = customer_api.get(queue_url(event)).json()
     assert (body["position"], body["ahead"], body["status"]) == (1, 0, "waiting")
 
 
@@ -96,11 +78,11 @@ def test_the_early_answer_is_the_views_answer(customer_api, time_machine, view_c
     event = queued_event(rate=6)
     for user in make_users(4):
         queue.queue_join(room=room_of(event), user=user)
-    customer_api.post(_url(event))
+    customer_api.post(queue_url(event))
     for second in (-10, 0, 5, 25, 700):
         time_machine.move_to(at(second), tick=False)
-        through_view = customer_api.get(_url(event), {"format": "json"})
-        early = customer_api.get(_url(event))
+        through_view = customer_api.get(queue_url(event), {"format": "json"})
+        early = customer_api.get(queue_url(event))
         assert early.status_code == through_view.status_code == 200
         assert early.content == through_view.content
         for header in ("Content-Type", "Content-Length", "Vary", "Allow"):
@@ -119,19 +101,19 @@ def test_polls_are_counted_once_against_the_read_rate(
     }
     time_machine.move_to(at(0), tick=False)
     event = queued_event()
-    customer_api.post(_url(event))  # a write: not counted as a read
+    customer_api.post(queue_url(event))  # a write: not counted as a read
     statuses = [
-        customer_api.get(_url(event)).status_code,
-        customer_api.get(_url(event), {"format": "json"}).status_code,  # through the view
-        customer_api.get(_url(event)).status_code,
+        customer_api.get(queue_url(event)).status_code,
+        customer_api.get(queue_url(event), {"format": "json"}).status_code,  # through the view
+        customer_api.get(queue_url(event)).status_code,
         customer_api.get("/api/me/").status_code,  # the same user's reads, anywhere
-        customer_api.get(_url(event)).status_code,
+        customer_api.get(queue_url(event)).status_code,
     ]
     assert statuses == [200, 200, 200, 200, 429]
     # The view's handler answered only the one asked through it; its
     # throttle, the 429 (with the middleware's count: counted once).
     assert len(view_calls) == 1
-    error = assert_error(customer_api.get(_url(event)), 429, "throttled")
+    error = assert_error(customer_api.get(queue_url(event)), 429, "throttled")
     assert error["message"]
 
 
@@ -142,10 +124,10 @@ def test_a_poll_left_to_the_view_is_counted_once(customer_api, settings, time_ma
     }
     time_machine.move_to(at(0), tick=False)
     event = queued_event()
-    customer_api.post(_url(event))
-    customer_api.delete(_url(event))
+    customer_api.post(queue_url(event))
+    customer_api.delete(queue_url(event))
     # No place any more: the view answers 404, the middleware having counted.
-    statuses = [customer_api.get(_url(event)).status_code for _ in range(4)]
+    statuses = [customer_api.get(queue_url(event)).status_code for _ in range(4)]
     assert statuses == [404, 404, 404, 429]
 
 
@@ -158,39 +140,39 @@ def test_a_revoked_token_or_a_deactivated_user_gets_no_answer(customer, time_mac
     client = APIClient()
     token = Token.objects.create(user=customer)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    assert client.post(_url(event)).status_code == 201
-    assert client.get(_url(event)).status_code == 200
+    assert client.post(queue_url(event)).status_code == 201
+    assert client.get(queue_url(event)).status_code == 200
     token.delete()
-    assert_error(client.get(_url(event)), 401, "not_authenticated")
+    assert_error(client.get(queue_url(event)), 401, "not_authenticated")
 
     token = Token.objects.create(user=customer)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    assert client.post(_url(event)).status_code == 200
-    assert client.get(_url(event)).status_code == 200
+    assert client.post(queue_url(event)).status_code == 200
+    assert client.get(queue_url(event)).status_code == 200
     customer.is_active = False
     customer.save()
     for _ in range(2):  # the second one finds the inactive user in the token cache
-        assert_error(client.get(_url(event)), 401, "not_authenticated")
+        assert_error(client.get(queue_url(event)), 401, "not_authenticated")
 
 
 def test_no_enabled_room_is_409_and_unknown_or_draft_events_are_404(customer_api, staff_api):
     plain = make_event()
-    assert_error(customer_api.post(_url(plain)), 409, "invalid_state")
-    assert_error(customer_api.get(_url(plain)), 404, "not_found")
+    assert_error(customer_api.post(queue_url(plain)), 409, "invalid_state")
+    assert_error(customer_api.get(queue_url(plain)), 404, "not_found")
     draft = queued_event(status=EventStatus.DRAFT)
     for call in (customer_api.post, customer_api.get, customer_api.delete):
-        assert_error(call(_url(draft)), 404, "not_found")
+        assert_error(call(queue_url(draft)), 404, "not_found")
     missing = Event(pk="00000000-0000-0000-0000-000000000001")
-    assert_error(customer_api.post(_url(missing)), 404, "not_found")
-    assert_error(customer_api.get(_url(missing)), 404, "not_found")
+    assert_error(customer_api.post(queue_url(missing)), 404, "not_found")
+    assert_error(customer_api.get(queue_url(missing)), 404, "not_found")
     # Staff see drafts: they may try a draft's waiting room.
-    assert staff_api.post(_url(draft)).status_code in (200, 201)
+    assert staff_api.post(queue_url(draft)).status_code in (200, 201)
 
 
 def test_anonymous_clients_are_401(anon_api):
     event = queued_event()
     for call in (anon_api.post, anon_api.get, anon_api.delete):
-        assert_error(call(_url(event)), 401, "not_authenticated")
+        assert_error(call(queue_url(event)), 401, "not_authenticated")
 
 
 def test_a_bad_token_is_401_even_for_a_poll(time_machine):
@@ -199,7 +181,7 @@ def test_a_bad_token_is_401_even_for_a_poll(time_machine):
     event = queued_event()
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token not-a-token")
-    assert_error(client.get(_url(event)), 401, "not_authenticated")
+    assert_error(client.get(queue_url(event)), 401, "not_authenticated")
 
 
 def test_a_browser_session_polls_through_the_view(customer, time_machine):
@@ -208,7 +190,7 @@ def test_a_browser_session_polls_through_the_view(customer, time_machine):
     client = Client()
     client.force_login(customer)
     queue.queue_join(room=room_of(event), user=customer)
-    response = client.get(_url(event), HTTP_ACCEPT="application/json")
+    response = client.get(queue_url(event), HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     assert response.json()["position"] == 1
 
