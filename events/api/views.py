@@ -24,6 +24,7 @@ from events.api.serializers import (
     TicketTypeSerializer,
     public_event_json,
     public_event_refresh,
+    public_event_rows,
 )
 from events.models import Event, EventStatus, PromoCode, Question, TicketType
 from events.selectors import promo_code_find, ticket_types_on_offer
@@ -89,7 +90,8 @@ class EventViewSet(viewsets.ModelViewSet):
         # Everyone but staff sees the same page for the same query: share the
         # rendered JSON, so a hit costs one cache round trip and no rendering.
         def render() -> bytes:
-            data = super(EventViewSet, self).list(request, *args, **kwargs).data
+            page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+            data = self.get_paginated_response(public_event_rows(page)).data
             return JSONRenderer().render(data)
 
         query = catalog_cache.list_query(request.query_params)
