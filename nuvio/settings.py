@@ -110,6 +110,11 @@ if not USING_SQLITE:
     # A row lock that cannot be taken quickly means extreme contention: fail
     # with 503 `busy` instead of piling up requests behind it.
     _lock_ms = env_int("NUVIO_LOCK_TIMEOUT_MS", 3000, minimum=1)
+    # No JIT compilation: Nuvio's statements are short, and the few whose
+    # estimated cost passes jit_above_cost (a filter or an order on
+    # availability over a catalog of 100,000 events) spent 200 ms compiling
+    # to save nothing (docs/performance.md).
+    _session = f"-c lock_timeout={_lock_ms} -c jit=off"
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
 # Behind PgBouncer in transaction pooling mode (docs/operations.md, "PgBouncer")
@@ -117,13 +122,13 @@ if not USING_SQLITE:
 # connections: nothing may outlive a transaction. No server-side cursors
 # (``.iterator()`` fetches in chunks instead), no prepared statements
 # (``nuvio.db.prepared`` binds on the client), and no startup options, which
-# PgBouncer refuses: the lock timeout is PgBouncer's ``connect_query``.
+# PgBouncer refuses: the lock timeout and JIT are PgBouncer's ``connect_query``.
 DATABASE_TRANSACTION_POOLING = env_bool("DATABASE_TRANSACTION_POOLING", False)
 if not USING_SQLITE:
     if DATABASE_TRANSACTION_POOLING:
         DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     else:
-        DATABASES["default"]["OPTIONS"]["options"] = f"-c lock_timeout={_lock_ms}"
+        DATABASES["default"]["OPTIONS"]["options"] = _session
 
 # Read replicas: catalog and analytics reads of anyone who has not just written
 # go to a healthy one (nuvio.replicas). Unset: no router, no middleware.

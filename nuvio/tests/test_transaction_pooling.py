@@ -55,16 +55,22 @@ def test_transaction_pooling_turns_off_what_outlives_a_transaction():
 
 def test_direct_connections_keep_server_cursors_and_set_the_lock_timeout():
     direct = _database_settings(NUVIO_LOCK_TIMEOUT_MS="1500")
-    assert direct == {"cursors_off": False, "options": "-c lock_timeout=1500", "pooling": False}
+    assert direct == {
+        "cursors_off": False,
+        "options": "-c lock_timeout=1500 -c jit=off",
+        "pooling": False,
+    }
 
 
 @requires_postgres
 @pytest.mark.django_db
-def test_every_connection_has_the_lock_timeout():
+def test_every_connection_has_the_lock_timeout_and_no_jit():
     """Set by the startup options directly, by PgBouncer's connect_query behind it."""
     with connection.cursor() as cursor:
         cursor.execute("SHOW lock_timeout")
         assert cursor.fetchone()[0] == "3s"
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
 
 
 @requires_postgres
