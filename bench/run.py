@@ -349,10 +349,13 @@ def load_catalog():
     with connection.cursor() as cursor:
         cursor.execute(catalog_sql(SPREAD + 1, CATALOG))
         cursor.execute(GENERAL_ADMISSION_SQL)
-    # VACUUM also merges the GIN index's pending list, as autovacuum would soon.
+    # VACUUM also merges the GIN index's pending list, as autovacuum would soon;
+    # left to autovacuum, the new ticket types would be vacuumed while the
+    # searches over 100,000 events are measured.
     connection.ensure_connection()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE events_event")
+        cursor.execute("VACUUM ANALYZE events_tickettype")
 
 
 def check_writes(event_ids: list[str]) -> dict:
@@ -1264,7 +1267,7 @@ def table(results: dict) -> str:
             "seats_50k_vs_baseline_20_rows",
             "≥ 1.0×",
         ),
-        ("search p95, 100k vs 1k events", "search_p95_100k_vs_1k", "≤ 2×"),
+        ("search p95, 100k vs 1k events", "search_p95_100k_vs_1k", "≤ 1.5×"),
         ("broad search p95, 100k vs 1k (info)", "search_broad_p95_100k_vs_1k", ""),
         ("web worker RSS growth", "rss_growth", "≤ 5 %"),
         (
