@@ -1,3 +1,4 @@
+import datetime as dt
 import json
 import uuid
 
@@ -436,13 +437,28 @@ _PLAIN_FIELDS = (
 )
 
 
+def _utc(value) -> str | None:
+    """A time as DRF's DateTimeField writes it in the API's zone, UTC."""
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 def _row_reader(name: str, field: serializers.Field):
     if name == "id":
         return lambda event: str(event.pk)
+    if field.source == name and isinstance(field, serializers.DateTimeField):
+        return lambda event: _utc(getattr(event, name))
     if field.source == name and isinstance(field, _PLAIN_FIELDS):
         return lambda event: getattr(event, name)
     if field.source == "*":
         return field.to_representation
+    if name == "questions":  # none to read where the page's query found none
+        return lambda event: (
+            []
+            if getattr(event, "has_questions", True) is False
+            else field.to_representation(event.questions.all())
+        )
 
     def read(event):
         value = field.get_attribute(event)
@@ -458,7 +474,8 @@ _row_readers = [
 
 def public_event_rows(events) -> list[dict]:
     """The list's rows for everyone but staff: what ``EventSerializer`` makes
-    of ``events``, field for field, in its order."""
+    of ``events``, field for field, in its order. An event annotated
+    ``has_questions=False`` has no questions to read."""
     return [{name: read(event) for name, read in _row_readers} for event in events]
 
 

@@ -1,4 +1,4 @@
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, prefetch_related_objects
 from django.http import Http404, HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import (
@@ -43,6 +43,11 @@ class IsStaff(BasePermission):
         return bool(request.user and request.user.is_authenticated and request.user.is_staff)
 
 
+def _questions() -> Prefetch:
+    """Each event's questions, in order, in one query for the whole page."""
+    return Prefetch("questions", queryset=Question.objects.order_by("position", "id"))
+
+
 @extend_schema_view(
     list=extend_schema(summary="Browse events (published and upcoming unless you are staff)"),
     retrieve=extend_schema(summary="One event (its availability at most 2 s old)"),
@@ -67,10 +72,8 @@ class EventViewSet(viewsets.ModelViewSet):
         return EventSerializer if self.action == "list" else EventDetailSerializer
 
     def get_queryset(self) -> QuerySet[Event]:
-        # Each event's questions in one query for the whole page.
-        questions = Prefetch("questions", queryset=Question.objects.order_by("position", "id"))
         qs = Event.objects.visible_to(self.request.user).with_available()
-        qs = qs.prefetch_related(questions)
+        qs = qs.prefetch_related(_questions())
         listing = self.action == "list" and not self.request.user.is_staff
         if listing and "upcoming" not in self.request.query_params:
             qs = qs.filter(starts_at__gt=timezone.now())
@@ -89,8 +92,13 @@ class EventViewSet(viewsets.ModelViewSet):
 
         # Everyone but staff sees the same page for the same query: share the
         # rendered JSON, so a hit costs one cache round trip and no rendering.
+        # Most events ask nothing: the page's query says which do, and only
+        # theirs are fetched (no query at all for a page without questions).
         def render() -> bytes:
-            page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+            asks = Exists(Question.objects.filter(event=OuterRef("pk")))
+            queryset = self.filter_queryset(self.get_queryset()).prefetch_related(None)
+            page = self.paginate_queryset(queryset.annotate(has_questions=asks))
+            prefetch_related_objects([event for event in page if event.has_questions], _questions())
             data = self.get_paginated_response(public_event_rows(page)).data
             return JSONRenderer().render(data)
 

@@ -7,7 +7,9 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.db.models import Prefetch
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bookings.models import Booking, BookingStatus
@@ -90,3 +92,21 @@ def test_the_api_list_answers_the_serializers_representation(client, varied):
     expected = json.loads(json.dumps(EventSerializer(_page(), many=True).data))
     assert body["results"] == expected
     assert body["count"] == len(varied)
+
+
+def _questions_queries(client, params) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/events/", params).status_code == 200
+    return [q["sql"] for q in queries.captured_queries if "events_question" in q["sql"]]
+
+
+def test_only_the_events_that_ask_have_their_questions_read(client, varied):
+    # A page without such events reads none; with one, only its questions.
+    (page_query,) = _questions_queries(client, {"search": "Plain"})
+    assert "EXISTS" in page_query
+    reads = _questions_queries(client, {"ordering": "name"})
+    assert len(reads) == 2
+    asking = Event.objects.get(name__startswith="Mela").pk
+    assert str(asking).replace("-", "") in reads[1].replace("-", "")
+    others = Event.objects.exclude(pk=asking).values_list("pk", flat=True)
+    assert not any(str(pk).replace("-", "") in reads[1].replace("-", "") for pk in others)
