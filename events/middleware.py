@@ -117,7 +117,7 @@ class CatalogListMiddleware:
         if lookup is None:
             return None
         keys, read = lookup
-        allowed, extra = _count(request, also=lambda pipe: pipe.mget(keys))
+        allowed, extra = _count(request, also=[("MGET", *keys)])
         if not allowed or not extra:
             return None
         _, body, _ = read(extra[0])
@@ -128,7 +128,7 @@ class CatalogListMiddleware:
     def _event_page(self, request, event_id: uuid.UUID) -> HttpResponse | None:
         page = catalog_cache.event_page(event_id)
         lookup = catalog_cache.shared_page_lookup(page)
-        also = None if lookup is None else (lambda pipe: pipe.mget(lookup[0]))
+        also = [] if lookup is None else [("MGET", *lookup[0])]
         allowed, extra = _count(request, also=also)
         if not allowed:
             return None
@@ -173,7 +173,7 @@ def _anonymous_json(request) -> bool:
     )
 
 
-def _count(request, also=None) -> tuple[bool, list]:
+def _count(request, also: list[tuple] = ()) -> tuple[bool, list]:
     """Count the request against the `read` limit, with ``also``'s Redis
     commands in the same round trip; the view's throttle reuses the verdict,
     so the request is counted once whoever answers it."""

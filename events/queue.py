@@ -39,7 +39,6 @@ so nobody skips the queue (other events keep selling).
 import datetime as dt
 import logging
 import math
-import os
 import secrets
 import threading
 import time
@@ -57,13 +56,9 @@ from redis.commands.core import Script
 from redis.exceptions import NoScriptError, RedisError
 
 from events.models import Event, EventStatus
+from nuvio import redis_raw
 from nuvio.errors import Busy, InvalidState, QueueRequired, Unavailable
 from nuvio.outage import log_outage
-
-try:  # hiredis writes a command in C (redis-py checks each argument first)
-    from hiredis import pack_command
-except ImportError:  # pragma: no cover
-    pack_command = None
 
 logger = logging.getLogger("nuvio.queue")
 
@@ -455,13 +450,6 @@ class PollToken(NamedTuple):
         return f"{_flag(user.is_staff)}{self.entry_sha1}{member(user)} {user.pk}"
 
 
-# A connection of each thread's own for the polls (the crowd's request): no
-# pool to take it from and give it back to, nor redis-py's command layer.
-# Made with the options of the cache's pool, and made anew when that pool is
-# another one or the process forked.
-_poll_connection = threading.local()
-
-
 class RedisStore:
     """The places in Redis: every operation one round trip (a script).
     ``token`` and ``seen``: an API token the user was authenticated with and
@@ -516,20 +504,8 @@ class RedisStore:
         args = (token, floor, _flag(before_open), head, tail, expiry)
         keys = (keys.order, keys.early, keys.shuffled, keys.tokens, token_cache_key)
         pool = (client or self.client()).connection_pool
-        own = _poll_connection.__dict__
-        connection = own.get("connection")
-        if connection is None or own["pool"] is not pool or own["pid"] != os.getpid():
-            connection = pool.connection_class(**pool.connection_kwargs)
-            own.update(connection=connection, pool=pool, pid=os.getpid())
-        command = ("EVALSHA", _POLL_SHA, 5, *keys, *args)
         try:
-            # (On a failure to send or to read, the connection closes itself
-            # and connects anew for the next poll.)
-            if pack_command is None:
-                connection.send_command(*command)
-            else:
-                connection.send_packed_command([pack_command(command)], check_health=False)
-            return connection.read_response()
+            return redis_raw.run(pool, [("EVALSHA", _POLL_SHA, 5, *keys, *args)])[0]
         except NoScriptError:  # not loaded yet (or the server restarted)
             return self._run("poll", keys, list(args))
 

@@ -24,6 +24,7 @@ from django.core.cache import cache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
+from nuvio import redis_raw
 from nuvio.outage import log_outage
 
 logger = logging.getLogger("nuvio.throttling")
@@ -36,21 +37,16 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), PERIODS[period[0]]
 
 
-def hit(key: str, window_seconds: int, also=None) -> tuple[int, list]:
+def hit(key: str, window_seconds: int, also: list[tuple] = ()) -> tuple[int, list]:
     """Count one request against ``key``; returns the count in this window.
-    On Redis, ``also(pipeline)`` may queue more commands for the same round
-    trip; their results come back as the second item."""
+    On Redis, ``also`` may name more commands (``("MGET", key, ...)``) for the
+    same round trip (``nuvio.redis_raw``); their replies come back as the
+    second item."""
     if settings.REDIS_URL:
-        from django_redis import get_redis_connection
-
-        pipe = get_redis_connection("default").pipeline(transaction=False)
         full_key = cache.make_key(key)
-        pipe.incr(full_key)
-        pipe.expire(full_key, window_seconds + 1, nx=True)
-        if also is not None:
-            also(pipe)
-        results = pipe.execute()
-        return results[0], results[2:]
+        commands = [("INCR", full_key), ("EXPIRE", full_key, window_seconds + 1, "NX"), *also]
+        replies = redis_raw.run(cache.client.get_client(write=True).connection_pool, commands)
+        return replies[0], replies[2:]
     if cache.add(key, 1, window_seconds + 1):
         return 1, []
     try:
@@ -70,11 +66,11 @@ class ScopedThrottle(BaseThrottle):
         allowed, self._wait, _ = self.check(request, scope)
         return allowed
 
-    def check(self, request, scope: str, also=None) -> tuple[bool, float, list]:
-        """Count ``request`` in ``scope``: (allowed, seconds to wait, results
-        of ``also``'s commands, sent in the same round trip; see ``hit``)."""
+    def check(self, request, scope: str, also: list[tuple] = ()) -> tuple[bool, float, list]:
+        """Count ``request`` in ``scope``: (allowed, seconds to wait, replies
+        to ``also``'s commands, sent in the same round trip; see ``hit``)."""
         rate = api_settings.DEFAULT_THROTTLE_RATES.get(scope)
-        if not rate and also is None:
+        if not rate and not also:
             return True, 0.0, []
         limit, period = parse_rate(rate) if rate else (0, 60)
         user = getattr(request, "user", None)

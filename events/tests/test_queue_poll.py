@@ -20,6 +20,7 @@ from events.tests.queue_helpers import (
     queued_event,
     room_of,
 )
+from nuvio import redis_raw
 from nuvio.testing import assert_error, requires_redis
 
 pytestmark = pytest.mark.django_db
@@ -174,7 +175,7 @@ def test_a_poll_connection_closed_by_redis_is_made_anew(customer_api, time_machi
     customer_api.post(queue_url(event))
     first = customer_api.get(queue_url(event))
     assert view_calls == []
-    connection = queue._poll_connection.connection
+    connection = redis_raw.thread_connection(queue.redis_store.client().connection_pool)
     connection.send_command("CLIENT", "ID")
     queue.redis_store.client().client_kill_filter(_id=connection.read_response())
 
