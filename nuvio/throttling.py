@@ -16,6 +16,7 @@ the local-memory cache counts. If Redis is away, limits are not enforced
 rather than taking the site down.
 """
 
+import functools
 import logging
 import time
 
@@ -32,6 +33,7 @@ PER_IP_SCOPES = {"auth", "register"}
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+@functools.cache  # a handful of rates, parsed on every request
 def parse_rate(rate: str) -> tuple[int, int]:
     count, period = rate.split("/")
     return int(count), PERIODS[period[0]]

@@ -4,7 +4,6 @@ and the read that a crowd repeats: ``events.middleware`` answers a poll with
 a token before the rest of the stack (the same answer as this view's, which
 answers everything else: sessions, the browsable API, errors)."""
 
-import functools
 import hashlib
 import time
 import uuid
@@ -259,12 +258,9 @@ def queue_poll_early(request, event_id: uuid.UUID) -> HttpResponse | None:
     return response
 
 
-_read_rate = functools.cache(parse_rate)
-
-
 def _redis_poll(request, room: WaitingRoom, token: str, moment: float, now_us: int):
     rate = api_settings.DEFAULT_THROTTLE_RATES.get("read")
-    limit, period = _read_rate(rate) if rate else (0, 60)
+    limit, period = parse_rate(rate) if rate else (0, 60)
     window = int(moment // period)
     backend = caches["default"]
     # ``ScopedThrottle``'s counter of this user in this window: its key
