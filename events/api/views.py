@@ -1,3 +1,4 @@
+from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, prefetch_related_objects
 from django.http import Http404, HttpResponse
 from django.utils import timezone
@@ -28,6 +29,7 @@ from events.api.serializers import (
 )
 from events.models import Event, EventStatus, PromoCode, Question, TicketType
 from events.selectors import promo_code_find, ticket_types_on_offer
+from nuvio.pagination import OnePassPaginator, PageNumberPagination
 from nuvio.schema import ErrorSerializer
 
 
@@ -48,6 +50,17 @@ def _questions() -> Prefetch:
     return Prefetch("questions", queryset=Question.objects.order_by("position", "id"))
 
 
+class EventPagination(PageNumberPagination):
+    """A search's pages are ranked by relevance, which reads every match:
+    its page and count come from one pass (``OnePassPaginator``). Other
+    lists follow an index, so counting apart costs less than ranking."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        ranked = "rank" in queryset.query.annotations
+        self.django_paginator_class = OnePassPaginator if ranked else Paginator
+        return super().paginate_queryset(queryset, request, view)
+
+
 @extend_schema_view(
     list=extend_schema(summary="Browse events (published and upcoming unless you are staff)"),
     retrieve=extend_schema(summary="One event (its availability at most 2 s old)"),
@@ -59,6 +72,7 @@ def _questions() -> Prefetch:
 class EventViewSet(viewsets.ModelViewSet):
     serializer_class = EventSerializer
     filterset_class = EventFilter
+    pagination_class = EventPagination
     permission_classes = [IsStaffOrReadOnly]
     lookup_value_converter = "uuid"
 

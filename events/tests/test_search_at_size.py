@@ -352,3 +352,25 @@ def test_available_reads_lapsed_holds_only_for_full_events(catalog, anon_api):
         ]
         assert subplans, count_sql
         assert max(node["Actual Loops"] for node in subplans) <= full, value
+
+
+@requires_postgres
+def test_a_search_reads_its_matches_once(catalog, anon_api):
+    # Ranking reads every match: the same pass counts them and picks the
+    # page's keys, and the page's rows are read by key. Counting in a query
+    # of its own would read every match again.
+    for search in ("jazz", "Mumbai", "night"):
+        matches = anon_api.get(URL, {"search": search, "page_size": 1}).json()["count"]
+        assert matches > 40, search
+        queries = _list_queries(anon_api, {"search": search})
+        assert not any(sql.startswith("SELECT COUNT(*)") for sql in queries), queries
+        assert len(queries) == 2, queries
+        heap_rows = [
+            node["Actual Rows"]
+            for sql in queries
+            for node in _nodes(_plan(sql))
+            if node["Node Type"] in ("Bitmap Heap Scan", "Seq Scan")
+            and node.get("Relation Name") == "events_event"
+        ]
+        # Every match once, and the page's 20 rows again by key.
+        assert sum(heap_rows) <= matches + 20, (search, heap_rows)
