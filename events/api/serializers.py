@@ -472,10 +472,22 @@ _row_readers = [
 ]
 
 
+# The columns the rows read: the event's own fields among the list's, and the
+# waiting room's. The list's query reads no others (not the search vector,
+# the rate history or the counters behind ``available``, which the query
+# itself turns into ``available_now``).
+_event_columns = {field.name for field in Event._meta.concrete_fields}
+PUBLIC_ROW_COLUMNS = [
+    *(name for name in PUBLIC_FIELDS if name in _event_columns),
+    *(name for name in QUEUE_FIELDS if name not in PUBLIC_FIELDS),
+]
+
+
 def public_event_rows(events) -> list[dict]:
     """The list's rows for everyone but staff: what ``EventSerializer`` makes
     of ``events``, field for field, in its order. An event annotated
-    ``has_questions=False`` has no questions to read."""
+    ``has_questions=False`` has no questions to read. Reads no column but
+    ``PUBLIC_ROW_COLUMNS`` and the annotations."""
     return [{name: read(event) for name, read in _row_readers} for event in events]
 
 

@@ -19,6 +19,7 @@ from events import cache as catalog_cache
 from events import services
 from events.api.filters import EventFilter
 from events.api.serializers import (
+    PUBLIC_ROW_COLUMNS,
     EventDetailSerializer,
     EventSerializer,
     PromoCodeSerializer,
@@ -111,6 +112,7 @@ class EventViewSet(viewsets.ModelViewSet):
         def render() -> bytes:
             asks = Exists(Question.objects.filter(event=OuterRef("pk")))
             queryset = self.filter_queryset(self.get_queryset()).prefetch_related(None)
+            queryset = queryset.only(*PUBLIC_ROW_COLUMNS)
             page = self.paginate_queryset(queryset.annotate(has_questions=asks))
             prefetch_related_objects([event for event in page if event.has_questions], _questions())
             data = self.get_paginated_response(public_event_rows(page)).data
