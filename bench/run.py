@@ -536,6 +536,25 @@ def redis_pid() -> int:
     return int(re.search(r"process_id:(\d+)", info)[1])
 
 
+def postgres_pids() -> list[int]:
+    """The PostgreSQL server's processes (postmaster, backends, workers)."""
+    out = sh("pgrep", "-x", "postgres", capture=True, check=False).stdout.split()
+    return [int(pid) for pid in out]
+
+
+def with_cpu_split(web_pids: list[int], run) -> dict:
+    """``run()``'s wrk result with ``web_cpu_us`` and ``db_cpu_us``: the CPU
+    time the web workers and PostgreSQL (every process of the server: its
+    backends come and go) spent per request meanwhile."""
+    db_pids = postgres_pids()
+    web, db = process_cpu_seconds(web_pids), process_cpu_seconds(db_pids)
+    result = run()
+    per_request = 1e6 / result["requests"]
+    result["web_cpu_us"] = (process_cpu_seconds(web_pids) - web) * per_request
+    result["db_cpu_us"] = (process_cpu_seconds(db_pids) - db) * per_request
+    return result
+
+
 def with_server_cpu(pids: list[int], run) -> dict:
     """``run()``'s wrk result with ``server_cpu_us``: the CPU time the web
     workers and Redis spent per request meanwhile (the load generator's own
@@ -770,12 +789,18 @@ def main() -> int:
         steps = {name: sides for name, sides in steps.items() if wanted(name)}
         # The same searches over 1,000 and then 100,000 events, measured just
         # before and just after the catalog grows, so little drift lies between.
+        # Each with the CPU it cost the web workers and PostgreSQL per request.
+        web_pids = stack.web_worker_pids()
         searches = {
-            "search": lambda: get(NUVIO_PORT, files["search"], nonce=True),
-            "search_broad": lambda: get(NUVIO_PORT, files["search_broad"], nonce=True),
+            "search": lambda: with_cpu_split(
+                web_pids, lambda: get(NUVIO_PORT, files["search"], nonce=True)
+            ),
+            "search_broad": lambda: with_cpu_split(
+                web_pids, lambda: get(NUVIO_PORT, files["search_broad"], nonce=True)
+            ),
         }
         queue_poll_env = {}
-        server_pids = [*stack.web_worker_pids(), redis_pid()]
+        server_pids = [*web_pids, redis_pid()]
         if "queue_poll" in steps:
             queue_poll_env = queue_poll_setup(data["tokens"][:QUEUE_POLL_USERS])
             log(f"queue poll: {QUEUE_POLL_USERS} users joined {queue_poll_env['BENCH_PATH']}")
@@ -903,6 +928,9 @@ def main() -> int:
         results["scenarios"][name]["nuvio_p95_ms"] = summarize(
             [r["p95_ms"] for r in raw[name]["nuvio"]]
         )
+        for cpu in ("web_cpu_us", "db_cpu_us"):
+            if cpu in raw[name]["nuvio"][0]:
+                results["scenarios"][name][cpu] = summarize([r[cpu] for r in raw[name]["nuvio"]])
     results["errors_5xx"] = (
         sum(
             r["5xx"]
@@ -1228,6 +1256,11 @@ def table(results: dict) -> str:
                 f"(pairs {paired['min']:.2f}–{paired['max']:.2f})"
             )
         extra = f", p95 {sides['nuvio_p95_ms']['median']:.1f} ms" if "nuvio_p95_ms" in sides else ""
+        if "web_cpu_us" in sides:
+            extra += (
+                f"; CPU per request: web {sides['web_cpu_us']['median'] / 1000:.2f} ms, "
+                f"PostgreSQL {sides['db_cpu_us']['median'] / 1000:.2f} ms"
+            )
         lines.append(f"| {name} | {nuvio}{extra} | {base} | {ratio} |")
     if results.get("replica_reads"):
         lines.append(replica_reads.table_line(results["replica_reads"]))
