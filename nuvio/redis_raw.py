@@ -40,7 +40,9 @@ def run(pool, commands: list[tuple]) -> list:
             packed = connection.pack_commands(commands)
         else:
             packed = [pack_command(command) for command in commands]
-        connection.send_packed_command(packed, check_health=False)
+        # One buffer: redis-py writes each item of a list with a call of its
+        # own, and with TCP_NODELAY each call is a packet of its own.
+        connection.send_packed_command([b"".join(packed)], check_health=False)
         replies, error = [], None
         for _ in commands:
             try:

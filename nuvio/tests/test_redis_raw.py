@@ -58,3 +58,31 @@ def test_each_thread_has_its_own_connection(pool):
     thread.join()
     assert seen[0] is not redis_raw.thread_connection(pool)
     assert redis_raw.thread_connection(pool) is redis_raw.thread_connection(pool)
+
+
+class _CountingSocket:
+    """A socket that counts its writes."""
+
+    def __init__(self, sock):
+        self._sock, self.writes = sock, []
+
+    def sendall(self, data):
+        self.writes.append(bytes(data))
+        return self._sock.sendall(data)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+def test_the_commands_go_out_in_one_write(pool, key):
+    connection = redis_raw.thread_connection(pool)
+    redis_raw.run(pool, [("PING",)])  # connected
+    counting = _CountingSocket(connection._sock)
+    connection._sock = counting
+    try:
+        replies = redis_raw.run(pool, [("INCR", key), ("EXPIRE", key, 60, "NX"), ("GET", key)])
+    finally:
+        connection._sock = counting._sock
+    assert replies == [1, 1, b"1"]
+    assert len(counting.writes) == 1  # one packet with TCP_NODELAY, not one a command
+    assert counting.writes[0].count(b"*") == 3
