@@ -4,7 +4,6 @@ import math
 import uuid
 from dataclasses import dataclass
 
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
@@ -23,6 +22,7 @@ from events.selectors import (
     ticket_types_lapsed,
     ticket_types_on_offer,
 )
+from nuvio.pagination import OnePassPaginator
 from nuvio.replicas import primary_reads
 from nuvio.throttling import ScopedThrottle
 
@@ -98,7 +98,8 @@ def home(request):
 
     page = cards = page_numbers = None
     if filterset.is_valid():
-        paginator = Paginator(filterset.qs, PAGE_SIZE)
+        queryset = filterset.qs
+        paginator = OnePassPaginator.or_djangos(queryset)(queryset, PAGE_SIZE)
         page = paginator.get_page(request.GET.get("page"))  # a bad number: first or last page
         cards = [(event, Stock.of(event)) for event in page]
         page_numbers = paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)

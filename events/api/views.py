@@ -1,4 +1,3 @@
-from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet, prefetch_related_objects
 from django.http import Http404, HttpResponse
 from django.utils import timezone
@@ -52,13 +51,11 @@ def _questions() -> Prefetch:
 
 
 class EventPagination(PageNumberPagination):
-    """A search's pages are ranked by relevance, which reads every match:
-    its page and count come from one pass (``OnePassPaginator``). Other
-    lists follow an index, so counting apart costs less than ranking."""
+    """A search's page and count come from one pass over its matches
+    (``OnePassPaginator``); other lists are counted apart."""
 
     def paginate_queryset(self, queryset, request, view=None):
-        ranked = "rank" in queryset.query.annotations
-        self.django_paginator_class = OnePassPaginator if ranked else Paginator
+        self.django_paginator_class = OnePassPaginator.or_djangos(queryset)
         return super().paginate_queryset(queryset, request, view)
 
 

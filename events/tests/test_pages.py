@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from events.models import Category, Event, EventStatus
 from events.tests.factories import make_event
+from nuvio.pagination import OnePassPaginator
 
 pytestmark = pytest.mark.django_db
 HOME = "/"
@@ -182,31 +183,44 @@ def test_filter_not_on_the_form_is_kept_or_its_error_named(client):
     assert 'name="available"' not in malformed
 
 
-def test_pagination_twelve_per_page_and_links_keep_filters(client):
+# A search (ranked on PostgreSQL) pages through OnePassPaginator; the rest
+# through Django's: the same pages either way.
+SEARCHED = pytest.mark.parametrize("search", [{}, {"search": "gig"}])
+
+
+@SEARCHED
+def test_pagination_twelve_per_page_and_links_keep_filters(client, search):
     for day in range(1, 14):
         make_event(name=f"Gig {day:02d}", starts_at=in_days(day), category=Category.MUSIC)
     make_event(name="Talk", category=Category.CONFERENCE)
 
-    first = client.get(HOME, {"category": "music"})
-    second = client.get(HOME, {"category": "music", "page": "2"})
+    first = client.get(HOME, {"category": "music", **search})
+    second = client.get(HOME, {"category": "music", "page": "2", **search})
 
     assert len(first.context["cards"]) == 12
     assert first.context["page"].paginator.num_pages == 2
+    assert first.context["page"].paginator.count == 13
+    ranked = bool(search) and connection.vendor == "postgresql"
+    assert isinstance(first.context["page"].paginator, OnePassPaginator) == ranked
     assert names_on(second) == ["Gig 13"]
     html = first.content.decode()
     assert '<nav aria-label="Pages"' in html
-    assert 'href="?category=music&amp;page=2"' in html
+    assert "13 events" in html
+    assert re.search(r'href="\?category=music&amp;[^"]*page=2"', html)
 
 
+@SEARCHED
 @pytest.mark.parametrize(("page", "expected"), [("999", 2), ("abc", 1), ("-1", 2), ("0", 2)])
-def test_bad_page_number_shows_a_real_page(client, page, expected):
+def test_bad_page_number_shows_a_real_page(client, page, expected, search):
     for day in range(1, 14):
         make_event(name=f"Gig {day:02d}", starts_at=in_days(day))
 
-    response = client.get(HOME, {"page": page})
+    response = client.get(HOME, {"page": page, **search})
 
     assert response.status_code == 200
     assert response.context["page"].number == expected
+    gigs = [f"Gig {day:02d}" for day in range(1, 14)]
+    assert names_on(response) == gigs[12 * (expected - 1) :][:12]
 
 
 def test_availability_badges(client):
