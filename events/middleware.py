@@ -48,13 +48,16 @@ from django.urls.converters import UUIDConverter
 from events import cache as catalog_cache
 from events.api.queue import queue_poll_early
 from events.api.serializers import public_event_json, public_event_refresh
-from nuvio.throttling import ScopedThrottle
+from nuvio.throttling import VERDICT, ScopedThrottle
 
 JSON_ACCEPTS = {"", "*/*", "application/json"}
 # What the API view adds to its answers (rest_framework's finalize_response).
 ALLOW = "GET, POST, HEAD, OPTIONS"
 DETAIL_ALLOW = "GET, PUT, PATCH, DELETE, HEAD, OPTIONS"
 QUEUE_SUFFIX = "/queue/"
+# Set in the WSGI environment by ``nuvio.front`` once it has tried the early
+# answer: the request then goes the usual way, without trying it again.
+TRIED = "nuvio.early_answer_tried"
 
 
 class CatalogListMiddleware:
@@ -67,11 +70,17 @@ class CatalogListMiddleware:
         self._queue_path = None
 
     def __call__(self, request):
-        if self.api and request.method == "GET":
+        if self.api and request.method == "GET" and TRIED not in request.META:
             response = self._early_answer(request)
             if response is not None:
                 return response
         return self.get_response(request)
+
+    def may_answer(self, path: str) -> bool:
+        """Whether a GET of ``path`` is one the early answers serve."""
+        if self._list_path is None and not self._find_paths():
+            return False
+        return path.startswith(self._list_path)
 
     def _early_answer(self, request) -> HttpResponse | None:
         if self._list_path is None and not self._find_paths():
@@ -178,7 +187,7 @@ def _count(request, also: list[tuple] = ()) -> tuple[bool, list]:
     commands in the same round trip; the view's throttle reuses the verdict,
     so the request is counted once whoever answers it."""
     allowed, wait, extra = ScopedThrottle().check(request, "read", also=also)
-    request.throttle_verdict = ("read", allowed, wait)
+    request.META[VERDICT] = ("read", allowed, wait)
     return allowed, extra
 
 

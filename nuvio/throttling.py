@@ -30,6 +30,10 @@ from nuvio.outage import log_outage
 
 logger = logging.getLogger("nuvio.throttling")
 PER_IP_SCOPES = {"auth", "register"}
+# Where an early answer (events.middleware, nuvio.front) leaves its count of
+# the request, (scope, allowed, wait), for the view's throttle: in the WSGI
+# environment, which every request object made of it shares.
+VERDICT = "nuvio.throttle_verdict"
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -61,7 +65,7 @@ def hit(key: str, window_seconds: int, also: list[tuple] = ()) -> tuple[int, lis
 class ScopedThrottle(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         scope = getattr(view, "throttle_scope", None) or "read"
-        verdict = getattr(request, "throttle_verdict", None)  # counted earlier on
+        verdict = request.META.get(VERDICT)  # counted earlier on
         if verdict is not None and verdict[0] == scope:
             _, allowed, self._wait = verdict
             return allowed

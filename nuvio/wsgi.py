@@ -13,9 +13,11 @@ import os
 from django.core.wsgi import get_wsgi_application
 from django.urls import get_resolver
 
+from nuvio.front import SharedPageFront
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nuvio.settings")
 
-application = get_wsgi_application()
+application = SharedPageFront(get_wsgi_application())
 
 # What a worker loads once (the apps, the URL configuration and every view
 # and serializer it imports: some 130,000 objects) lives as long as the

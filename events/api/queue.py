@@ -41,7 +41,7 @@ from events.queue import (
 from nuvio.authentication import PUBLIC_FIELDS, CachedTokenAuthentication, token_cache_key
 from nuvio.errors import NotFound
 from nuvio.schema import ErrorSerializer
-from nuvio.throttling import ScopedThrottle, parse_rate
+from nuvio.throttling import VERDICT, ScopedThrottle, parse_rate
 
 ALLOW = "GET, POST, DELETE, HEAD, OPTIONS"  # what the view's answers say
 
@@ -281,7 +281,7 @@ def _redis_poll(request, room: WaitingRoom, token: str, moment: float, now_us: i
     if answer[0] == 0:
         return None  # not counted: the view counts
     allowed = not rate or answer[1] <= limit
-    request.throttle_verdict = ("read", allowed, (window + 1) * period - moment)
+    request.META[VERDICT] = ("read", allowed, (window + 1) * period - moment)
     if answer[0] != 1 or not allowed:
         return None  # the view's answer (a changed user: maybe a 401), or its 429
     return answer[2] == b"1", answer[3:]
@@ -294,7 +294,7 @@ def _local_poll(request, room: WaitingRoom, token: str, now_us: int) -> tuple | 
         return None
     request.user = user  # counted per user, as the view counts
     allowed, wait, _ = ScopedThrottle().check(request, "read")
-    request.throttle_verdict = ("read", allowed, wait)
+    request.META[VERDICT] = ("read", allowed, wait)
     if not allowed:
         return None
     keys, member = queue.Keys.of(room.event_id), queue.member(user)
