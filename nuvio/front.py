@@ -17,9 +17,9 @@ as it always did. The rate-limit verdict of the early attempt travels in
 the WSGI environment, so the request is counted once.
 
 A request answered here sends no ``request_started``/``request_finished``:
-an answer from Redis touches no database connection, and a read that does
-(a room or an event page not in memory) is one query whose failure falls
-through to the application, which checks its connections as usual.
+an answer from Redis touches no database connection, and the reads that do
+(a room or an event page not in memory: a query or two) fall through to
+the application when they fail, which checks its connections as usual.
 """
 
 import logging

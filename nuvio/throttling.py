@@ -32,7 +32,8 @@ logger = logging.getLogger("nuvio.throttling")
 PER_IP_SCOPES = {"auth", "register"}
 # Where an early answer (events.middleware, nuvio.front) leaves its count of
 # the request, (scope, allowed, wait), for the view's throttle: in the WSGI
-# environment, which every request object made of it shares.
+# environment, which every request object made of it shares (and no client
+# can write to: headers arrive as HTTP_* keys).
 VERDICT = "nuvio.throttle_verdict"
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
